@@ -1,0 +1,1 @@
+"""tapegrad: a pure-Python autograd library on NumPy whose behaviour follows PyTorch."""

@@ -1,0 +1,139 @@
+"""All mutable global state of tapegrad: the mode record and the default RNG.
+
+The mode record lives in one ``ContextVar``. A ContextVar is thread-local (each thread
+starts from the defaults, as in PyTorch) and also task-local under asyncio, so
+``with no_grad(): await x`` cannot leak into other tasks. Each record is stamped with
+the thread that installed it; a record seen from another thread (an interpreter that
+copies contexts into new threads) reads as the defaults, so the thread rule does not
+depend on the interpreter's ``thread_inherit_context`` flag.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Modes", "current", "update", "switch", "install", "default_generator"]
+
+_get_ident = threading.get_ident
+
+
+class Modes:
+    """An immutable snapshot of every mode flag, stamped with its owning thread."""
+
+    __slots__ = (
+        "grad_enabled",
+        "inference_mode",
+        "fw_grad_enabled",
+        "multithreading",
+        "view_replay",
+        "thread",
+    )
+
+    def __init__(
+        self,
+        grad_enabled: bool = True,
+        inference_mode: bool = False,
+        fw_grad_enabled: bool = True,
+        multithreading: bool = True,
+        view_replay: bool = False,
+        thread: int = 0,
+    ) -> None:
+        object.__setattr__(self, "grad_enabled", grad_enabled)
+        object.__setattr__(self, "inference_mode", inference_mode)
+        object.__setattr__(self, "fw_grad_enabled", fw_grad_enabled)
+        object.__setattr__(self, "multithreading", multithreading)
+        object.__setattr__(self, "view_replay", view_replay)
+        object.__setattr__(self, "thread", thread)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Modes records are immutable")
+
+    def replace(self, **changes: Any) -> Modes:
+        fields = {name: getattr(self, name) for name in Modes.__slots__}
+        fields.update(changes)
+        fields["thread"] = _get_ident()
+        return Modes(**fields)
+
+    def __repr__(self) -> str:
+        flags = ", ".join(f"{n}={getattr(self, n)}" for n in Modes.__slots__[:-1])
+        return f"Modes({flags})"
+
+
+DEFAULTS = Modes()
+_modes: ContextVar[Modes] = ContextVar("tapegrad_modes", default=DEFAULTS)
+
+
+def current() -> Modes:
+    """The calling thread's (and asyncio task's) mode record."""
+    modes = _modes.get()
+    if modes.thread != _get_ident() and modes is not DEFAULTS:
+        return DEFAULTS
+    return modes
+
+
+def install(modes: Modes) -> None:
+    """Make ``modes`` current for this thread/task (restamped for this thread)."""
+    if modes.thread != _get_ident():
+        modes = modes.replace()
+    _modes.set(modes)
+
+
+def update(**changes: Any) -> Modes:
+    """Change some flags; return the record that was current before."""
+    previous = current()
+    _modes.set(previous.replace(**changes))
+    return previous
+
+
+def set_grad_enabled(flag: bool) -> None:
+    """Fast path for the most common change (used by no_grad/enable_grad)."""
+    m = current()
+    _modes.set(
+        Modes(flag, m.inference_mode, m.fw_grad_enabled, m.multithreading, m.view_replay,
+              _get_ident())
+    )
+
+
+@contextmanager
+def switch(**changes: Any) -> Iterator[None]:
+    """Private context manager for core code: change flags, restore the record on exit."""
+    previous = update(**changes)
+    try:
+        yield
+    finally:
+        install(previous)
+
+
+# Forward-AD dual levels are process-global in PyTorch (B49), unlike the modes above.
+class _ForwardLevels:
+    __slots__ = ("current", "lock", "ids")
+
+    def __init__(self) -> None:
+        self.current: int | None = None
+        self.lock = threading.Lock()
+        self.ids = itertools.count()
+
+
+forward_levels = _ForwardLevels()
+
+# Sequence numbers order graph nodes (the engine runs newest first).
+node_sequence = itertools.count()
+
+
+class _GeneratorBox:
+    """Holds the default Generator; ``manual_seed`` replaces its NumPy state."""
+
+    __slots__ = ("rng",)
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng()
+
+
+default_generator = _GeneratorBox()
