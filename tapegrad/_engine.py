@@ -1,0 +1,643 @@
+"""The reverse-mode engine: graph nodes, saved tensors and the backward loop.
+
+Nodes hang off output tensors (``t.grad_fn``) and die with them; there is no global tape.
+The engine never imports ``tensor``: it only calls methods on the tensors it is handed
+(``sum_to_size``, ``to``, ``new_zeros``, ``+``, ``detach``, ...).
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tapegrad import _state
+
+__all__ = [
+    "AccumulateGrad",
+    "Node",
+    "PrimitiveNode",
+    "RemovableHandle",
+    "SavedTensor",
+    "run_backward",
+]
+
+Edge = tuple["Node", int] | None
+Tensor = Any  # the engine is typed against what it calls on tensors, not the class
+
+_ACCUMULATE_SEQ = 1 << 62  # AccumulateGrad runs as soon as it is ready, as in torch
+_accumulate_lock = threading.Lock()
+
+_SECOND_BACKWARD = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    __slots__ = ("_hooks", "_key")
+
+    def __init__(self, hooks: dict[int, Any], key: int) -> None:
+        self._hooks = hooks
+        self._key = key
+
+    def remove(self) -> None:
+        self._hooks.pop(self._key, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.remove()
+
+
+def _add_hook(hooks: dict[int, Any], hook: Any) -> RemovableHandle:
+    key = next(_state.node_sequence)
+    hooks[key] = hook
+    return RemovableHandle(hooks, key)
+
+
+class Node:
+    """A backward function in the graph (torch's ``torch.autograd.graph.Node``).
+
+    ``next_edges[i]`` is where the gradient for input ``i`` goes: ``(node, output_nr)`` or
+    ``None``. ``in_meta[i]`` is that input's ``(shape, dtype)``; ``out_meta[k]`` is output
+    ``k``'s ``(shape, dtype)``.
+    """
+
+    __slots__ = (
+        "next_edges",
+        "in_meta",
+        "out_meta",
+        "seq",
+        "_pre_hooks",
+        "_post_hooks",
+        "_tensor_pre_hooks",
+        "_retains_grad",
+        "_metadata",
+        "__weakref__",
+    )
+
+    def __init__(self, next_edges: tuple[Edge, ...], in_meta: tuple[Any, ...],
+                 out_meta: tuple[Any, ...]) -> None:
+        self.next_edges = next_edges
+        self.in_meta = in_meta
+        self.out_meta = out_meta
+        self.seq = next(_state.node_sequence)
+        self._pre_hooks: dict[int, Any] | None = None
+        self._post_hooks: dict[int, Any] | None = None
+        self._tensor_pre_hooks: dict[int, tuple[int, Any]] | None = None
+        self._retains_grad: dict[int, Any] | None = None
+        self._metadata: dict[str, Any] | None = None
+
+    def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Free saved values after a backward without ``retain_graph``."""
+
+    def name(self) -> str:
+        """torch's node name, e.g. ``MulBackward0``."""
+        return type(self).__name__
+
+    @property
+    def next_functions(self) -> tuple[tuple[Node | None, int], ...]:
+        return tuple(edge if edge is not None else (None, 0) for edge in self.next_edges)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        if self._metadata is None:
+            self._metadata = {}
+        return self._metadata
+
+    def register_hook(self, fn: Callable[..., Any]) -> RemovableHandle:
+        """``fn(grad_inputs, grad_outputs)`` runs after this node; may return new grad_inputs."""
+        if self._post_hooks is None:
+            self._post_hooks = {}
+        return _add_hook(self._post_hooks, fn)
+
+    def register_prehook(self, fn: Callable[..., Any]) -> RemovableHandle:
+        """``fn(grad_outputs)`` runs before this node; may return new grad_outputs."""
+        if self._pre_hooks is None:
+            self._pre_hooks = {}
+        return _add_hook(self._pre_hooks, fn)
+
+    def _register_tensor_prehook(self, output_nr: int, fn: Callable[..., Any]) -> RemovableHandle:
+        if self._tensor_pre_hooks is None:
+            self._tensor_pre_hooks = {}
+        return _add_hook(self._tensor_pre_hooks, (output_nr, fn))
+
+    def _set_retains_grad(self, output_nr: int, tensor: Tensor) -> None:
+        if self._retains_grad is None:
+            self._retains_grad = {}
+        self._retains_grad[output_nr] = weakref.ref(tensor)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    # The engine calls these two; subclasses rarely override them.
+    def _input_hooks(self, grads: list[Tensor | None]) -> list[Tensor | None]:
+        if self._tensor_pre_hooks:
+            for output_nr, fn in list(self._tensor_pre_hooks.values()):
+                if grads[output_nr] is not None:
+                    result = fn(grads[output_nr])
+                    if result is not None:
+                        grads[output_nr] = result
+        if self._retains_grad:
+            for output_nr, ref in list(self._retains_grad.items()):
+                tensor = ref()
+                grad = grads[output_nr]
+                if tensor is not None and grad is not None:
+                    tensor._retain(grad)
+        if self._pre_hooks:
+            for fn in list(self._pre_hooks.values()):
+                result = fn(tuple(grads))
+                if result is not None:
+                    grads = list(_check_hook_result(result, len(grads), "pre"))
+        return grads
+
+
+def _check_hook_result(result: Any, expected: int, kind: str) -> tuple[Any, ...]:
+    if not isinstance(result, tuple | list):
+        raise TypeError(f"expected a tuple of gradients from the {kind}-hook")
+    if len(result) != expected:
+        raise RuntimeError(
+            f"hook returned an incorrect number of gradients (got {len(result)}, "
+            f"but expected {expected})"
+        )
+    return tuple(result)
+
+
+class SavedTensor:
+    """A tensor saved for backward: checks its version (and that it is not freed) on unpack.
+
+    An op's own output is saved as a detached alias, never with its ``grad_fn``, which would
+    be a reference cycle; ``unpack`` re-attaches the owning node (torch's SavedVariable).
+    """
+
+    __slots__ = ("_value", "_version", "_is_output", "_output_ref", "_had_history")
+
+    def __init__(self, tensor: Tensor, is_output: bool = False) -> None:
+        if tensor._vc is None:
+            raise RuntimeError(
+                "Inference tensors cannot be saved for backward. Please do not use Tensors "
+                "created in inference mode in computation tracked by autograd. To work around "
+                "this, you can make a clone to get a normal tensor and use it in autograd, or "
+                "use `torch.no_grad()` instead of `torch.inference_mode()`."
+            )
+        self._version = tensor._vc.value
+        self._is_output = is_output
+        if is_output:
+            self._value = tensor._alias()
+            self._output_ref = weakref.ref(tensor)
+            self._had_history = False
+        else:
+            self._value = tensor
+            self._output_ref = None
+            self._had_history = tensor.requires_grad
+
+    def unpack(self, owner: Node | None = None, output_nr: int = 0) -> Tensor:
+        value = self._value
+        if value is None:
+            raise RuntimeError(_SECOND_BACKWARD)
+        if value._vc.value != self._version:
+            current = self._output_ref() if self._output_ref is not None else value
+            raise RuntimeError(_modified_message(current or value, value._vc.value,
+                                                 self._version, owner, output_nr))
+        if self._is_output:
+            return value._with_history(owner, output_nr)
+        if self._had_history and not value.requires_grad:
+            raise RuntimeError(
+                "Trying to use a saved tensor that has been detached in-place, i.e. with "
+                ".detach_().This is not supported, please use out-of-place `.detach()` instead"
+            )
+        return value
+
+    def release(self) -> None:
+        self._value = None
+        self._output_ref = None
+
+
+def _modified_message(tensor: Tensor, version: int, expected: int, owner: Node | None,
+                      output_nr: int) -> str:
+    shape = ", ".join(str(s) for s in tensor.shape)
+    text = (
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [tapegrad.{tensor.dtype.legacy_name} [{shape}]]"
+    )
+    grad_fn = tensor._grad_fn_for_message()
+    if grad_fn is not None:
+        name = grad_fn.name()
+        short = name[: name.rindex("Backward")] if "Backward" in name else name
+        text += f", which is output {tensor._output_nr} of {short},"
+    return (
+        f"{text} is at version {version}; expected version {expected} instead. Hint: enable "
+        "anomaly detection to find the operation that failed to compute its gradient, with "
+        "torch.autograd.set_detect_anomaly(True, check_nan=False)."
+    )
+
+
+class PrimitiveNode(Node):
+    """The backward node of one op-table primitive; ``ops`` makes a named subclass per op."""
+
+    __slots__ = ("prim", "saved", "needs")
+
+    def __init__(self, prim: Any, next_edges: tuple[Edge, ...], in_meta: tuple[Any, ...],
+                 out_meta: tuple[Any, ...], saved: dict[str, Any]) -> None:
+        super().__init__(next_edges, in_meta, out_meta)
+        self.prim = prim
+        self.saved = saved
+
+    def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
+        prim = self.prim
+        env: dict[str, Any] = {}
+        for name, value in self.saved.items():
+            if type(value) is SavedTensor:
+                value = value.unpack(self)
+            elif type(value) is tuple and value and type(value[0]) is SavedTensor:
+                value = tuple(v.unpack(self) for v in value)
+            env[name] = value
+        if prim.multi_output:
+            env["g"] = _materialize(grads, self.out_meta)
+        else:
+            env["g"] = grads[0]
+        if prim.variadic:
+            return tuple(prim.vjp(**{a: env[a] for a in prim.rule_args[0]}))
+        results: list[Tensor | None] = []
+        for edge, rule, args in zip(self.next_edges, prim.vjp, prim.rule_args, strict=True):
+            if edge is None or rule is None:
+                results.append(None)
+            else:
+                results.append(rule(**{a: env[a] for a in args}))
+        return tuple(results)
+
+    def release(self) -> None:
+        for value in self.saved.values():
+            if type(value) is SavedTensor:
+                value.release()
+            elif type(value) is tuple and value and type(value[0]) is SavedTensor:
+                for v in value:
+                    v.release()
+
+    def __getattr__(self, name: str) -> Any:
+        # torch exposes saved values as grad_fn._saved_<name>
+        if name.startswith("_saved_"):
+            key = name[len("_saved_"):]
+            key = {"self": "x", "other": "y", "result": "out"}.get(key, key)
+            saved = self.saved
+            if key in saved:
+                value = saved[key]
+                if type(value) is SavedTensor:
+                    return value.unpack(self)
+                return value
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+
+def _materialize(grads: Sequence[Tensor | None], out_meta: tuple[Any, ...]) -> tuple[Tensor, ...]:
+    """Replace missing output gradients of a multi-output node by zeros."""
+    template = next(g for g in grads if g is not None)
+    return tuple(
+        g if g is not None else template.new_zeros(shape, dtype=dtype)
+        for g, (shape, dtype) in zip(grads, out_meta, strict=True)
+    )
+
+
+class AccumulateGrad(Node):
+    """The sink node of a leaf: adds incoming gradients into ``variable.grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Tensor) -> None:
+        super().__init__((), (), ((variable.shape, variable.dtype),))
+        self.variable = variable
+        self.seq = _ACCUMULATE_SEQ
+
+    def _input_hooks(self, grads: list[Tensor | None]) -> list[Tensor | None]:
+        hooks = self.variable._hooks
+        if hooks:
+            for fn in list(hooks.values()):
+                if grads[0] is not None:
+                    result = fn(grads[0])
+                    if result is not None:
+                        grads[0] = result
+        return super()._input_hooks(grads)
+
+    def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
+        grad = grads[0]
+        if grad is not None:
+            with _accumulate_lock:
+                self.variable._accumulate_grad(grad, _state.current().grad_enabled)
+            post = self.variable._post_accumulate_hooks
+            if post:
+                for fn in list(post.values()):
+                    fn(self.variable)
+        return ()
+
+
+class _GraphTask:
+    """Bookkeeping of one backward call."""
+
+    __slots__ = ("dependencies", "buffers", "needed", "captures", "captured")
+
+    def __init__(self) -> None:
+        self.dependencies: dict[Node, int] = {}
+        self.buffers: dict[Node, list[Any]] = {}
+        self.needed: set[Node] | None = None
+        self.captures: dict[Node, list[tuple[int, int]]] = {}
+        self.captured: list[Any] = []
+
+
+def _discover(roots: Sequence[Node], task: _GraphTask) -> list[Node]:
+    """Count each node's incoming edges; return the nodes in post-order (children first)."""
+    dependencies = task.dependencies
+    order: list[Node] = []
+    seen: set[Node] = set()
+    stack: list[tuple[Node, int]] = []
+    for root in roots:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack.append((root, 0))
+        while stack:
+            node, index = stack.pop()
+            edges = node.next_edges
+            while index < len(edges):
+                edge = edges[index]
+                index += 1
+                if edge is None:
+                    continue
+                child = edge[0]
+                dependencies[child] = dependencies.get(child, 0) + 1
+                if child not in seen:
+                    seen.add(child)
+                    stack.append((node, index))
+                    stack.append((child, 0))
+                    break
+            else:
+                order.append(node)
+    return order
+
+
+def run_backward(
+    roots: Sequence[tuple[Node, int]],
+    grads: Sequence[Tensor],
+    *,
+    retain_graph: bool,
+    create_graph: bool,
+    targets: Sequence[tuple[Node, int]] | None = None,
+    accumulate: bool = True,
+) -> list[Tensor | None]:
+    """Run backward from ``roots`` seeded with ``grads``.
+
+    With ``targets`` (edges of the tensors passed as ``inputs``), only nodes on a path to a
+    target run; the gradient arriving at each target edge is returned (``accumulate=False``,
+    for ``autograd.grad``) or, for AccumulateGrad targets, accumulated as usual.
+    """
+    task = _GraphTask()
+    root_nodes = [node for node, _ in roots]
+    order = _discover(root_nodes, task)
+    if targets is not None:
+        target_nodes: set[Node] = set()
+        for index, (node, nr) in enumerate(targets):
+            target_nodes.add(node)
+            task.captures.setdefault(node, []).append((nr, index))
+        task.captured = [None] * len(targets)
+        needed: set[Node] = set()
+        for node in order:  # children come before parents
+            if node in target_nodes or any(
+                e is not None and e[0] in needed for e in node.next_edges
+            ):
+                needed.add(node)
+        task.needed = needed
+        if accumulate:  # backward(inputs=...): leaf targets accumulate, others are captured
+            task.captures = {
+                n: c for n, c in task.captures.items() if not isinstance(n, AccumulateGrad)
+            }
+
+    buffers = task.buffers
+    for (node, nr), grad in zip(roots, grads, strict=True):
+        buffer = buffers.get(node)
+        if buffer is None:
+            buffer = buffers[node] = [None] * len(node.out_meta)
+        buffer[nr] = grad if buffer[nr] is None else buffer[nr] + grad
+    ready = [(-node.seq, id(node), node) for node in set(root_nodes)
+             if task.dependencies.get(node, 0) == 0]
+    heapq.heapify(ready)
+    needed_set = task.needed
+    previous = _state.update(grad_enabled=create_graph)
+    try:
+        while ready:
+            _, _, node = heapq.heappop(ready)
+            grads_in = buffers.pop(node, None) or [None] * len(node.out_meta)
+            if any(g is not None for g in grads_in):
+                grads_in = node._input_hooks(grads_in)
+            capture = task.captures.get(node)
+            if capture:
+                for nr, index in capture:
+                    task.captured[index] = grads_in[nr]
+            run = needed_set is None or (
+                node in needed_set
+                and ((isinstance(node, AccumulateGrad) and accumulate)
+                     or any(e is not None and e[0] in needed_set for e in node.next_edges))
+            )
+            outputs: tuple[Any, ...] = ()
+            if run and any(g is not None for g in grads_in):
+                outputs = node.apply(tuple(grads_in))
+                if node._post_hooks:
+                    for fn in list(node._post_hooks.values()):
+                        result = fn(outputs, tuple(grads_in))
+                        if result is not None:
+                            outputs = _check_hook_result(result, len(outputs), "post")
+                if not retain_graph:
+                    node.release()
+            for index, edge in enumerate(node.next_edges):
+                if edge is None:
+                    continue
+                child, nr = edge
+                grad = outputs[index] if index < len(outputs) else None
+                if grad is not None and (needed_set is None or child in needed_set):
+                    grad = _fit(grad, node.in_meta[index], node, index)
+                    buffer = buffers.get(child)
+                    if buffer is None:
+                        buffer = buffers[child] = [None] * len(child.out_meta)
+                    buffer[nr] = grad if buffer[nr] is None else buffer[nr] + grad
+                remaining = task.dependencies[child] - 1
+                task.dependencies[child] = remaining
+                if remaining == 0:
+                    heapq.heappush(ready, (-child.seq, id(child), child))
+    finally:
+        _state.install(previous)
+    return task.captured
+
+
+def _fit(grad: Tensor, meta: tuple[Any, Any], node: Node, index: int) -> Tensor:
+    """Sum a broadcast gradient back to its input's shape and cast it to the input's dtype."""
+    shape, dtype = meta
+    if grad.shape != shape:
+        if not _broadcastable_to(shape, grad.shape):
+            raise RuntimeError(
+                f"Function {node.name()} returned an invalid gradient at index {index} - got "
+                f"{list(grad.shape)} but expected shape compatible with {list(shape)}"
+            )
+        grad = grad.sum_to_size(shape)
+    if grad.dtype is not dtype and dtype.is_floating_point:
+        grad = grad.to(dtype)
+    return grad
+
+
+def _broadcastable_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    if len(shape) > len(target):
+        return False
+    for s, t in zip(reversed(shape), reversed(target), strict=False):
+        if s != t and s != 1:
+            return False
+    return True
+
+
+def _edge_of(tensor: Tensor) -> Edge:
+    return tensor._edge()
+
+
+def _seed_gradients(outputs: Sequence[Tensor], grad_outputs: Sequence[Any],
+                    is_grads_batched: bool = False) -> list[Tensor]:
+    seeds = []
+    for index, (out, grad) in enumerate(zip(outputs, grad_outputs, strict=True)):
+        if grad is None:
+            if out.requires_grad:
+                if out.numel() != 1:
+                    raise RuntimeError("grad can be implicitly created only for scalar outputs")
+                if not out.dtype.is_floating_point:
+                    raise RuntimeError(
+                        "grad can be implicitly created only for real scalar outputs but got "
+                        f"{out.dtype}"
+                    )
+                grad = out.new_ones(out.shape)
+            seeds.append(grad)
+            continue
+        if not hasattr(grad, "_array"):
+            grad = out.new_tensor(grad)
+        if tuple(grad.shape) != tuple(out.shape):
+            raise RuntimeError(
+                f"Mismatch in shape: grad_output[{index}] has a shape of "
+                f"torch.Size({list(grad.shape)}) and output[{index}] has a shape of "
+                f"torch.Size({list(out.shape)})."
+            )
+        seeds.append(grad)
+    return seeds
+
+
+def backward(
+    tensors: Sequence[Tensor],
+    grad_tensors: Sequence[Any] | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs: Sequence[Tensor] | None = None,
+) -> None:
+    """Accumulate d(tensors)/d(leaves) into the leaves' ``.grad`` (``torch.autograd.backward``)."""
+    if grad_tensors is None:
+        grad_tensors = [None] * len(tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(
+            f"grad can be implicitly created only for scalar outputs; got {len(grad_tensors)} "
+            f"gradients for {len(tensors)} tensors"
+        )
+    if retain_graph is None:
+        retain_graph = create_graph
+    seeds = _seed_gradients(tensors, grad_tensors)
+    roots, root_grads = _roots(tensors, seeds)
+    if inputs is not None and len(inputs) == 0:
+        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+    targets = None
+    if inputs is not None:
+        targets = []
+        for tensor in inputs:
+            edge = tensor._edge()
+            if edge is None:
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
+            targets.append(edge)
+    captured = run_backward(roots, root_grads, retain_graph=retain_graph,
+                            create_graph=create_graph, targets=targets, accumulate=True)
+    if inputs is not None and targets is not None:
+        for tensor, (node, _), grad in zip(inputs, targets, captured, strict=True):
+            if not isinstance(node, AccumulateGrad) and grad is not None:
+                tensor._accumulate_grad(grad, create_graph)
+
+
+def _roots(tensors: Sequence[Tensor], seeds: Sequence[Tensor]) -> tuple[list[Any], list[Any]]:
+    roots, root_grads = [], []
+    for index, (tensor, seed) in enumerate(zip(tensors, seeds, strict=True)):
+        edge = tensor._edge()
+        if edge is None:
+            raise RuntimeError(
+                f"element {index} of tensors does not require grad and does not have a grad_fn"
+            )
+        roots.append(edge)
+        root_grads.append(seed)
+    return roots, root_grads
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    only_inputs: bool = True,
+    allow_unused: bool | None = None,
+    is_grads_batched: bool = False,
+    materialize_grads: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs`` (``torch.autograd.grad``)."""
+    outputs = (outputs,) if hasattr(outputs, "_array") else tuple(outputs)
+    inputs = (inputs,) if hasattr(inputs, "_array") else tuple(inputs)
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, but "
+            "got: allow_unused=False."
+        )
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif hasattr(grad_outputs, "_array"):
+        grad_outputs = [grad_outputs]
+    else:
+        grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(
+            f"grad requires one gradient per output: got {len(grad_outputs)} gradients and "
+            f"{len(outputs)} outputs"
+        )
+    if retain_graph is None:
+        retain_graph = create_graph
+    targets = []
+    for tensor in inputs:
+        edge = tensor._edge()
+        if edge is None:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+        targets.append(edge)
+    seeds = _seed_gradients(outputs, grad_outputs)
+    roots, root_grads = _roots(outputs, seeds)
+    captured = run_backward(roots, root_grads, retain_graph=retain_graph,
+                            create_graph=create_graph, targets=targets, accumulate=False)
+    results: list[Tensor | None] = []
+    for tensor, grad_value in zip(inputs, captured, strict=True):
+        if grad_value is None:
+            if materialize_grads:
+                grad_value = tensor.zeros_like()
+            elif not allow_unused:
+                raise RuntimeError(
+                    "One of the differentiated Tensors appears to not have been used in the "
+                    "graph. Set allow_unused=True if this is the desired behavior."
+                )
+        elif not create_graph:
+            grad_value = grad_value.detach()
+        results.append(grad_value)
+    return tuple(results)

@@ -1,0 +1,1086 @@
+"""THE OP TABLE: every primitive with its NumPy forward and its Tensor-level derivative rules.
+
+A rule's parameters are bound by name (like PyTorch's ``derivatives.yaml``):
+
+- ``g``: the incoming gradient (a tuple of gradients for multi-output primitives);
+- ``out``: the primal output;
+- each tensor input by its name in ``forward``'s signature, and ``<input>_shape``;
+- the forward's keyword-only parameters.
+
+The union of names used by the rules of the inputs that need a gradient is exactly what
+gets saved for backward, which gives torch's version-counter semantics (``x.sum()`` saves
+only the shape; ``x.exp()`` saves its output). Rules never unbroadcast and never cast: the
+engine sums each gradient back to its input's shape and casts it to the input's dtype.
+
+``jvp`` is ``"linear"`` (the op is linear in each input: the jvp is the op applied to the
+tangent), ``"elementwise"`` (diagonal Jacobian: the jvp of input i is its vjp rule with
+``g := t``) or a tuple of explicit rules in ``t``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tapegrad import _engine
+from tapegrad._backend import xp
+
+if TYPE_CHECKING:
+    from tapegrad.tensor import Tensor
+
+Rule = Callable[..., Any]
+
+_SQRT_2 = math.sqrt(2.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_LN2 = math.log(2.0)
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+@dataclass(frozen=True, slots=True)
+class Primitive:
+    """A differentiable op: NumPy forward, Tensor-level derivative rules (see module doc).
+
+    ``promote``: "all" applies torch's type promotion to the tensor and scalar inputs;
+    "float" does the same and turns an integral result into the default float dtype;
+    "none" passes arrays as they are. ``view``: the forward returns a NumPy view of input 0.
+    ``multi_output``: the forward returns a tuple of arrays.
+    """
+
+    name: str
+    forward: Callable[..., Any]
+    vjp: Any = None
+    jvp: Any = None
+    view: bool = False
+    node_name: str | None = None
+    promote: str = "none"
+    multi_output: bool = False
+    input_names: tuple[str, ...] = field(init=False)
+    variadic: bool = field(init=False)
+    param_names: frozenset[str] = field(init=False)
+    rule_args: tuple[tuple[str, ...], ...] = field(init=False)
+    node_class: type = field(init=False)
+
+    def __post_init__(self) -> None:
+        signature = inspect.signature(self.forward)
+        inputs: list[str] = []
+        params: set[str] = set()
+        variadic = False
+        for p in signature.parameters.values():
+            if p.kind is p.VAR_POSITIONAL:
+                inputs.append(p.name)
+                variadic = True
+            elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                inputs.append(p.name)
+            elif p.kind is p.KEYWORD_ONLY:
+                params.add(p.name)
+        known = {"g", "out", *params, *inputs, *(f"{n}_shape" for n in inputs)}
+        rules = (self.vjp,) if callable(self.vjp) else (self.vjp or ())
+        if self.vjp is not None and not variadic and len(rules) != len(inputs):
+            raise ValueError(f"{self.name}: one vjp rule per tensor input is needed")
+        rule_args = []
+        for rule in rules:
+            names = tuple(inspect.signature(rule).parameters) if rule is not None else ()
+            unknown = set(names) - known
+            if unknown:
+                raise ValueError(f"{self.name}: rule uses unknown names {sorted(unknown)}")
+            rule_args.append(names)
+        object.__setattr__(self, "input_names", tuple(inputs))
+        object.__setattr__(self, "variadic", variadic)
+        object.__setattr__(self, "param_names", frozenset(params))
+        object.__setattr__(self, "rule_args", tuple(rule_args))
+        node_name = self.node_name or f"{_camel(self.name)}Backward0"
+        object.__setattr__(
+            self, "node_class", type(node_name, (_engine.PrimitiveNode,), {"__slots__": ()})
+        )
+
+    def saved_names(self, needs: tuple[bool, ...]) -> set[str]:
+        """Names the rules of the inputs that need a gradient read (besides ``g``)."""
+        if self.variadic:
+            names = set(self.rule_args[0])
+        else:
+            names = set()
+            for need, args in zip(needs, self.rule_args, strict=True):
+                if need:
+                    names.update(args)
+        names.discard("g")
+        return names
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name})"
+
+
+# ----------------------------------------------------------------------------- helpers
+def _keepdim_shape(shape: tuple[int, ...], dim: Any) -> tuple[int, ...]:
+    dims = range(len(shape)) if dim is None else dim
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _unsqueeze_reduced(g: Tensor, x_shape: tuple[int, ...], dim: Any, keepdim: bool) -> Tensor:
+    """Reshape a reduction's gradient so that it broadcasts against the input."""
+    if keepdim or (dim is None and g.dim() == len(x_shape)):
+        return g
+    return g.reshape(_keepdim_shape(x_shape, dim))
+
+
+def _reduced_count(x_shape: tuple[int, ...], dim: Any) -> int:
+    dims = range(len(x_shape)) if dim is None else dim
+    return int(np.prod([x_shape[d] for d in dims], dtype=np.int64)) if len(x_shape) else 1
+
+
+def _np_dim(dim: Any) -> Any:
+    return None if dim is None else tuple(dim)
+
+
+# ----------------------------------------------------------------------------- elementwise
+def _unary(name: str, fn: Callable[[Any], Any], rule: Rule | None,
+           jvp: Any = "elementwise", promote: str = "float", **kw: Any) -> Primitive:
+    return Primitive(name, fn, vjp=None if rule is None else (rule,), jvp=jvp, promote=promote,
+                     **kw)
+
+
+neg_p = _unary("neg", lambda x: -x, lambda g: -g, jvp="linear", promote="all")
+exp_p = _unary("exp", lambda x: xp(x).exp(x), lambda g, out: g * out)
+expm1_p = _unary("expm1", lambda x: xp(x).expm1(x), lambda g, out: g * (out + 1))
+log_p = _unary("log", lambda x: xp(x).log(x), lambda g, x: g / x)
+log1p_p = _unary("log1p", lambda x: xp(x).log1p(x), lambda g, x: g / (x + 1))
+log2_p = _unary("log2", lambda x: xp(x).log2(x), lambda g, x: g / (x * _LN2))
+sqrt_p = _unary("sqrt", lambda x: xp(x).sqrt(x), lambda g, out: g / (out * 2))
+rsqrt_p = _unary("rsqrt", lambda x: 1 / xp(x).sqrt(x), lambda g, out: g * out.pow(3) * -0.5)
+sin_p = _unary("sin", lambda x: xp(x).sin(x), lambda g, x: g * x.cos())
+cos_p = _unary("cos", lambda x: xp(x).cos(x), lambda g, x: -g * x.sin())
+tan_p = _unary("tan", lambda x: xp(x).tan(x), lambda g, out: g * (out * out + 1))
+tanh_p = _unary("tanh", lambda x: xp(x).tanh(x), lambda g, out: g * (1 - out * out))
+
+
+def _sigmoid(x: Any) -> Any:
+    # Split by sign so that exp never overflows.
+    m = xp(x)
+    e = m.exp(-m.abs(x))
+    return m.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+sigmoid_p = _unary("sigmoid", _sigmoid, lambda g, out: g * out * (1 - out))
+relu_p = _unary("relu", lambda x: xp(x).maximum(x, 0).astype(x.dtype, copy=False),
+                lambda g, out: g * (out > 0), promote="none")
+
+
+def _erf(x: Any) -> Any:
+    try:
+        from scipy.special import erf  # type: ignore[import-not-found]
+
+        return erf(x).astype(x.dtype, copy=False)
+    except ImportError:
+        return _erf_numpy(x)
+
+
+def _erf_numpy(x: Any) -> Any:
+    # Abramowitz-Stegun 7.1.26 is too coarse for gradcheck; use the float64 series/continued
+    # fraction split via math.erf elementwise (vectorised), exact to double precision.
+    m = xp(x)
+    return m.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64)).astype(x.dtype)
+
+
+erf_p = _unary("erf", _erf, lambda g, x: g * (-x * x).exp() * _TWO_OVER_SQRT_PI)
+
+
+def _gelu(x: Any, *, approximate: str) -> Any:
+    m = xp(x)
+    if approximate == "tanh":
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+        return (0.5 * x * (1 + m.tanh(inner))).astype(x.dtype, copy=False)
+    return (0.5 * x * (1 + _erf(x / _SQRT_2))).astype(x.dtype, copy=False)
+
+
+def _gelu_vjp(g: Tensor, x: Tensor, approximate: str) -> Tensor:
+    if approximate == "tanh":
+        inner = (x + x.pow(3) * 0.044715) * _SQRT_2_OVER_PI
+        t = inner.tanh()
+        d_inner = (x * x * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI
+        return g * ((t + 1) * 0.5 + x * 0.5 * (1 - t * t) * d_inner)
+    cdf = ((x / _SQRT_2).erf() + 1) * 0.5
+    pdf = (x * x * -0.5).exp() * _INV_SQRT_2PI
+    return g * (cdf + x * pdf)
+
+
+gelu_p = Primitive("gelu", _gelu, vjp=(_gelu_vjp,), jvp="elementwise", promote="float")
+
+
+def _silu_vjp(g: Tensor, x: Tensor) -> Tensor:
+    s = x.sigmoid()
+    return g * s * (x * (1 - s) + 1)
+
+
+silu_p = _unary("silu", lambda x: (x * _sigmoid(x)).astype(x.dtype, copy=False), _silu_vjp)
+
+
+def _softplus(x: Any, *, beta: float, threshold: float) -> Any:
+    m = xp(x)
+    bx = x * beta
+    soft = m.logaddexp(0, bx) / beta
+    return m.where(bx > threshold, x, soft).astype(x.dtype, copy=False)
+
+
+softplus_p = Primitive(
+    "softplus", _softplus,
+    vjp=(lambda g, x, beta, threshold: g * (x * beta).sigmoid().masked_fill(
+        x * beta > threshold, 1.0),),
+    jvp="elementwise", promote="float")
+
+
+def _zero_grad(g: Tensor) -> Tensor:
+    return g.zeros_like()
+
+
+abs_p = _unary("abs", lambda x: xp(x).abs(x), lambda g, x: g * x.sign(), promote="all")
+sign_p = _unary("sign", lambda x: xp(x).sign(x), _zero_grad, promote="all")
+floor_p = _unary("floor", lambda x: xp(x).floor(x), _zero_grad, promote="all")
+ceil_p = _unary("ceil", lambda x: xp(x).ceil(x), _zero_grad, promote="all")
+round_p = _unary("round", lambda x, *, decimals: xp(x).round(x, decimals), _zero_grad,
+                 promote="all")
+trunc_p = _unary("trunc", lambda x: xp(x).trunc(x), _zero_grad, promote="all")
+
+
+def _clamp(x: Any, *, min: Any, max: Any) -> Any:
+    m = xp(x)
+    if min is not None:
+        x = m.maximum(x, m.asarray(min, dtype=x.dtype))
+    if max is not None:
+        x = m.minimum(x, m.asarray(max, dtype=x.dtype))
+    return m.array(x, copy=True) if min is None and max is None else x
+
+
+def _clamp_vjp(g: Tensor, x: Tensor, min: Any, max: Any) -> Tensor:
+    mask = None
+    if min is not None:
+        mask = x >= min
+    if max is not None:
+        upper = x <= max
+        mask = upper if mask is None else mask.logical_and(upper)
+    return g if mask is None else g * mask
+
+
+clamp_p = Primitive("clamp", _clamp, vjp=(_clamp_vjp,), jvp="elementwise", promote="all",
+                    node_name="ClampBackward1")
+
+
+# ----------------------------------------------------------------------------- binary
+def _add(x: Any, y: Any, *, alpha: Any) -> Any:
+    return x + y if alpha == 1 else x + alpha * y
+
+
+def _alpha_scaled(g: Tensor, alpha: Any) -> Tensor:
+    return g if alpha == 1 else g * alpha
+
+
+add_p = Primitive("add", _add, vjp=(lambda g: g, _alpha_scaled), jvp="elementwise",
+                  promote="all")
+sub_p = Primitive("sub", lambda x, y, *, alpha: x - y if alpha == 1 else x - alpha * y,
+                  vjp=(lambda g: g, lambda g, alpha: -_alpha_scaled(g, alpha)),
+                  jvp="elementwise", promote="all")
+rsub_p = Primitive("rsub", lambda x, y, *, alpha: y - x if alpha == 1 else y - alpha * x,
+                   vjp=(lambda g, alpha: -_alpha_scaled(g, alpha), lambda g: g),
+                   jvp="elementwise", promote="all", node_name="RsubBackward1")
+mul_p = Primitive("mul", lambda x, y: x * y, vjp=(lambda g, y: g * y, lambda g, x: g * x),
+                  jvp="linear", promote="all")
+div_p = Primitive("div", lambda x, y: x / y,
+                  vjp=(lambda g, y: g / y, lambda g, x, y: -g * x / (y * y)),
+                  jvp="elementwise", promote="float")
+
+
+def _pow_base_vjp(g: Tensor, x: Tensor, y: Any) -> Tensor:
+    if not hasattr(y, "shape"):  # Python exponent: torch returns zeros for exponent 0
+        return g.zeros_like() if y == 0 else g * y * x.pow(y - 1)
+    return g * y * x.pow(y - 1)
+
+
+def _pow_exponent_vjp(g: Tensor, x: Any, y: Tensor, out: Tensor) -> Tensor:
+    if not hasattr(x, "shape"):  # Python base
+        return g * out * math.log(x) if x > 0 else (g * out * math.log(x) if x else g * 0)
+    # torch masks 0 ** y (y >= 0) to a zero gradient instead of nan
+    return (g * out * x.log()).masked_fill((x == 0).logical_and(y >= 0), 0.0)
+
+
+def _pow(x: Any, y: Any) -> Any:
+    m = xp(x if hasattr(x, "dtype") else y)
+    if np.issubdtype(np.result_type(x), np.integer) and np.any(np.asarray(y) < 0):
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return m.power(x, y)
+
+
+pow_p = Primitive("pow", _pow, vjp=(_pow_base_vjp, _pow_exponent_vjp), jvp="elementwise",
+                  promote="all", node_name="PowBackward1")
+pow_scalar_p = Primitive("pow", lambda x, *, exponent: xp(x).power(x, exponent),
+                         vjp=(lambda g, x, exponent: _pow_base_vjp(g, x, exponent),),
+                         jvp="elementwise", promote="none", node_name="PowBackward0")
+rpow_p = Primitive("pow", lambda x, *, base: xp(x).power(base, x),
+                   vjp=(lambda g, out, base: _pow_exponent_vjp(g, base, None, out),),
+                   jvp="elementwise", promote="none", node_name="PowBackward2")
+
+
+def _remainder(x: Any, y: Any) -> Any:
+    m = xp(x)
+    if np.issubdtype(x.dtype, np.integer) and np.any(y == 0):
+        raise RuntimeError("ZeroDivisionError")
+    return m.mod(x, y)
+
+
+remainder_p = Primitive("remainder", _remainder,
+                        vjp=(lambda g: g, lambda g, x, y: -g * (x / y).floor()),
+                        jvp="elementwise", promote="all")
+
+
+def _floor_divide(x: Any, y: Any) -> Any:
+    if np.issubdtype(x.dtype, np.integer) and np.any(y == 0):
+        raise RuntimeError("ZeroDivisionError")
+    return xp(x).floor_divide(x, y)
+
+
+floor_divide_p = Primitive("floor_divide", _floor_divide, promote="all")
+
+
+def _maximum_vjp_x(g: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    # torch splits the gradient evenly between equal operands
+    return (g * (x > y)) + (g * (x == y)) * 0.5
+
+
+maximum_p = Primitive("maximum", lambda x, y: xp(x).maximum(x, y),
+                      vjp=(_maximum_vjp_x, lambda g, x, y: _maximum_vjp_x(g, y, x)),
+                      jvp="elementwise", promote="all")
+minimum_p = Primitive("minimum", lambda x, y: xp(x).minimum(x, y),
+                      vjp=(lambda g, x, y: _maximum_vjp_x(g, y, x),
+                           lambda g, x, y: _maximum_vjp_x(g, x, y)),
+                      jvp="elementwise", promote="all")
+
+
+def _where(condition: Any, x: Any, y: Any) -> Any:
+    return xp(x).where(condition, x, y)
+
+
+where_p = Primitive(
+    "where", _where,
+    vjp=(None, lambda g, condition: g.masked_fill(condition.logical_not(), 0.0),
+         lambda g, condition: g.masked_fill(condition, 0.0)),
+    jvp="elementwise", promote="none")
+
+
+def _masked_fill(x: Any, mask: Any, *, value: Any) -> Any:
+    out = x.copy()
+    out[xp(x).broadcast_to(mask, x.shape)] = value
+    return out
+
+
+masked_fill_p = Primitive("masked_fill", _masked_fill,
+                          vjp=(lambda g, mask: g.masked_fill(mask, 0.0), None),
+                          jvp="linear")
+
+
+# ----------------------------------------------------------------------------- comparisons
+def _comparison(name: str, fn: Callable[[Any, Any], Any]) -> Primitive:
+    return Primitive(name, fn, promote="all")
+
+
+eq_p = _comparison("eq", lambda x, y: x == y)
+ne_p = _comparison("ne", lambda x, y: x != y)
+lt_p = _comparison("lt", lambda x, y: x < y)
+le_p = _comparison("le", lambda x, y: x <= y)
+gt_p = _comparison("gt", lambda x, y: x > y)
+ge_p = _comparison("ge", lambda x, y: x >= y)
+logical_and_p = Primitive("logical_and", lambda x, y: xp(x).logical_and(x, y))
+logical_or_p = Primitive("logical_or", lambda x, y: xp(x).logical_or(x, y))
+logical_xor_p = Primitive("logical_xor", lambda x, y: xp(x).logical_xor(x, y))
+logical_not_p = Primitive("logical_not", lambda x: xp(x).logical_not(x))
+bitwise_and_p = Primitive("bitwise_and", lambda x, y: x & y, promote="all")
+bitwise_or_p = Primitive("bitwise_or", lambda x, y: x | y, promote="all")
+bitwise_xor_p = Primitive("bitwise_xor", lambda x, y: x ^ y, promote="all")
+bitwise_not_p = Primitive("bitwise_not", lambda x: ~x)
+isnan_p = Primitive("isnan", lambda x: xp(x).isnan(x))
+isinf_p = Primitive("isinf", lambda x: xp(x).isinf(x))
+isfinite_p = Primitive("isfinite", lambda x: xp(x).isfinite(x))
+
+
+# ----------------------------------------------------------------------------- reductions
+def _sum(x: Any, *, dim: Any, keepdim: bool, dtype: Any) -> Any:
+    if dtype is None and (x.dtype == np.bool_ or np.issubdtype(x.dtype, np.integer)):
+        dtype = np.int64  # torch sums integers and bools to int64
+    return xp(x).sum(x, axis=_np_dim(dim), keepdims=keepdim, dtype=dtype)
+
+
+def _sum_vjp(g: Tensor, x_shape: tuple[int, ...], dim: Any, keepdim: bool) -> Tensor:
+    return _unsqueeze_reduced(g, x_shape, dim, keepdim).expand(x_shape)
+
+
+sum_p = Primitive("sum", _sum, vjp=(_sum_vjp,), jvp="linear")
+sum_dim_p = Primitive("sum", _sum, vjp=(_sum_vjp,), jvp="linear", node_name="SumBackward1")
+
+
+def _mean(x: Any, *, dim: Any, keepdim: bool) -> Any:
+    return xp(x).mean(x, axis=_np_dim(dim), keepdims=keepdim, dtype=x.dtype)
+
+
+def _mean_vjp(g: Tensor, x_shape: tuple[int, ...], dim: Any, keepdim: bool) -> Tensor:
+    return _sum_vjp(g, x_shape, dim, keepdim) / _reduced_count(x_shape, dim)
+
+
+mean_p = Primitive("mean", _mean, vjp=(_mean_vjp,), jvp="linear")
+mean_dim_p = Primitive("mean", _mean, vjp=(_mean_vjp,), jvp="linear",
+                       node_name="MeanBackward1")
+
+
+def _prod(x: Any, *, dim: Any, keepdim: bool) -> Any:
+    dtype = np.int64 if x.dtype == np.bool_ or np.issubdtype(x.dtype, np.integer) else None
+    return xp(x).prod(x, axis=_np_dim(dim), keepdims=keepdim, dtype=dtype)
+
+
+def _prod_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    # d prod / d x_i is the product of the other elements; handled without dividing by zero.
+    shape = x.shape
+    g = _unsqueeze_reduced(g, shape, dim, keepdim)
+    out = _unsqueeze_reduced(out, shape, dim, keepdim)
+    zero = x == 0
+    safe = x.masked_fill(zero, 1.0)
+    others_nonzero = safe.prod_along(dim, keepdim=True)
+    zeros_count = zero.sum_along(dim, keepdim=True)
+    at_zero = others_nonzero.masked_fill(zeros_count != 1, 0.0)
+    return g * (out / safe).where(zero.logical_not(), at_zero)
+
+
+prod_p = Primitive("prod", _prod, vjp=(_prod_vjp,), node_name="ProdBackward0")
+prod_dim_p = Primitive("prod", _prod, vjp=(_prod_vjp,), node_name="ProdBackward1")
+
+
+def _extreme_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    # amax/amin/max(): the gradient is shared evenly among tied extremes, as in torch.
+    shape = x.shape
+    g = _unsqueeze_reduced(g, shape, dim, keepdim)
+    out = _unsqueeze_reduced(out, shape, dim, keepdim)
+    mask = x == out
+    count = mask.sum_along(dim, keepdim=True)
+    return g * mask / count
+
+
+amax_p = Primitive("amax", lambda x, *, dim, keepdim: xp(x).max(x, axis=_np_dim(dim),
+                                                                keepdims=keepdim),
+                   vjp=(_extreme_vjp,))
+amin_p = Primitive("amin", lambda x, *, dim, keepdim: xp(x).min(x, axis=_np_dim(dim),
+                                                                keepdims=keepdim),
+                   vjp=(_extreme_vjp,))
+max_all_p = Primitive("max", lambda x, *, dim, keepdim: xp(x).max(x),
+                      vjp=(_extreme_vjp,), node_name="MaxBackward1")
+min_all_p = Primitive("min", lambda x, *, dim, keepdim: xp(x).min(x),
+                      vjp=(_extreme_vjp,), node_name="MinBackward1")
+
+
+def _max_dim(x: Any, *, dim: int, keepdim: bool, largest: bool) -> tuple[Any, Any]:
+    m = xp(x)
+    if x.ndim == 0:
+        return x.copy(), m.zeros((), dtype=np.int64)
+    if x.shape[dim] == 0:
+        raise IndexError(
+            f"{'max' if largest else 'min'}(): Expected reduction dim {dim} to have non-zero "
+            "size."
+        )
+    indices = m.argmax(x, axis=dim, keepdims=True) if largest else m.argmin(
+        x, axis=dim, keepdims=True)
+    values = m.take_along_axis(x, indices, axis=dim)
+    if not keepdim:
+        values = values.squeeze(dim)
+        indices = indices.squeeze(dim)
+    return values, indices.astype(np.int64)
+
+
+def _max_dim_vjp(g: tuple[Tensor, Tensor], out: tuple[Tensor, Tensor], x_shape: tuple[int, ...],
+                 dim: int, keepdim: bool) -> Tensor:
+    values_grad = g[0]
+    indices = out[1]
+    if len(x_shape) == 0:
+        return values_grad
+    if not keepdim:
+        values_grad = values_grad.unsqueeze(dim)
+        indices = indices.unsqueeze(dim)
+    return values_grad.new_zeros(x_shape).scatter(dim, indices, values_grad)
+
+
+max_dim_p = Primitive("max", _max_dim, vjp=(_max_dim_vjp,), multi_output=True)
+min_dim_p = Primitive("min", _max_dim, vjp=(_max_dim_vjp,), multi_output=True)
+
+argmax_p = Primitive("argmax", lambda x, *, dim, keepdim: _arg_extreme(x, dim, keepdim, True))
+argmin_p = Primitive("argmin", lambda x, *, dim, keepdim: _arg_extreme(x, dim, keepdim, False))
+
+
+def _arg_extreme(x: Any, dim: Any, keepdim: bool, largest: bool) -> Any:
+    m = xp(x)
+    fn = m.argmax if largest else m.argmin
+    if dim is None:
+        flat = fn(x.reshape(-1))
+        out = m.asarray(flat, dtype=np.int64)
+        return out.reshape((1,) * x.ndim) if keepdim else out
+    return fn(x, axis=dim, keepdims=keepdim).astype(np.int64)
+
+
+def _logsumexp(x: Any, *, dim: Any, keepdim: bool) -> Any:
+    m = xp(x)
+    axis = _np_dim(dim)
+    peak = m.max(x, axis=axis, keepdims=True)
+    peak = m.where(m.isfinite(peak), peak, 0)
+    out = m.log(m.sum(m.exp(x - peak), axis=axis, keepdims=True)) + peak
+    return out if keepdim else out.squeeze(axis=axis)
+
+
+def _logsumexp_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    shape = x.shape
+    g = _unsqueeze_reduced(g, shape, dim, keepdim)
+    out = _unsqueeze_reduced(out, shape, dim, keepdim)
+    return g * (x - out).exp()
+
+
+logsumexp_p = Primitive("logsumexp", _logsumexp, vjp=(_logsumexp_vjp,), promote="float")
+
+
+def _var(x: Any, *, dim: Any, correction: float, keepdim: bool) -> Any:
+    m = xp(x)
+    count = _reduced_count(x.shape, dim)
+    mean = m.mean(x, axis=_np_dim(dim), keepdims=True)
+    squares = m.sum((x - mean) ** 2, axis=_np_dim(dim), keepdims=keepdim)
+    return (squares / max(count - correction, 0)).astype(x.dtype, copy=False)
+
+
+def _var_vjp(g: Tensor, x: Tensor, dim: Any, correction: float, keepdim: bool) -> Tensor:
+    shape = x.shape
+    g = _unsqueeze_reduced(g, shape, dim, keepdim)
+    count = _reduced_count(shape, dim)
+    centered = x - x.mean_along(dim, keepdim=True)
+    return g * centered * (2.0 / (count - correction))
+
+
+def _std_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, correction: float,
+             keepdim: bool) -> Tensor:
+    shape = x.shape
+    g = _unsqueeze_reduced(g, shape, dim, keepdim)
+    out = _unsqueeze_reduced(out, shape, dim, keepdim)
+    count = _reduced_count(shape, dim)
+    centered = x - x.mean_along(dim, keepdim=True)
+    return (g * centered / (out * (count - correction))).masked_fill(out == 0, 0.0)
+
+
+var_p = Primitive("var", _var, vjp=(_var_vjp,), promote="none")
+std_p = Primitive("std", lambda x, *, dim, correction, keepdim: xp(x).sqrt(
+    _var(x, dim=dim, correction=correction, keepdim=keepdim)), vjp=(_std_vjp,),
+                  promote="none")
+
+
+def _norm(x: Any, *, p: float, dim: Any, keepdim: bool) -> Any:
+    m = xp(x)
+    axis = _np_dim(dim)
+    a = m.abs(x)
+    if p == math.inf:
+        out = m.max(a, axis=axis, keepdims=keepdim) if a.size else m.zeros(
+            _keepdim_shape(a.shape, dim) if keepdim else (), dtype=x.dtype)
+    elif p == -math.inf:
+        out = m.min(a, axis=axis, keepdims=keepdim)
+    elif p == 0:
+        out = m.sum(a != 0, axis=axis, keepdims=keepdim)
+    elif p == 1:
+        out = m.sum(a, axis=axis, keepdims=keepdim)
+    elif p == 2:
+        out = m.sqrt(m.sum(a * a, axis=axis, keepdims=keepdim))
+    else:
+        out = m.sum(a**p, axis=axis, keepdims=keepdim) ** (1.0 / p)
+    return m.asarray(out).astype(x.dtype, copy=False)
+
+
+def _norm_vjp(g: Tensor, x: Tensor, out: Tensor, p: float, dim: Any, keepdim: bool) -> Tensor:
+    shape = x.shape
+    g = _unsqueeze_reduced(g, shape, dim, keepdim)
+    out = _unsqueeze_reduced(out, shape, dim, keepdim)
+    if p == 0:
+        return g.zeros_like().expand(shape)
+    if p == 1:
+        return g * x.sign()
+    if p in (math.inf, -math.inf):
+        mask = x.abs() == out
+        return g * x.sign() * mask / mask.sum_along(dim, keepdim=True)
+    if p == 2:
+        return (g * x / out).masked_fill(out == 0, 0.0)
+    scaled = x * x.abs().pow(p - 2) / out.pow(p - 1)
+    return (g * scaled).masked_fill(out == 0, 0.0)
+
+
+norm_p = Primitive("norm", _norm, vjp=(_norm_vjp,), promote="float",
+                   node_name="LinalgVectorNormBackward0")
+
+
+def _cumsum(x: Any, *, dim: int) -> Any:
+    dtype = np.int64 if x.dtype == np.bool_ or np.issubdtype(x.dtype, np.integer) else None
+    return xp(x).cumsum(x, axis=dim, dtype=dtype)
+
+
+cumsum_p = Primitive("cumsum", _cumsum,
+                     vjp=(lambda g, dim: g.flip(dim).cumsum(dim).flip(dim),), jvp="linear")
+all_p = Primitive("all", lambda x, *, dim, keepdim: xp(x).all(x, axis=_np_dim(dim),
+                                                             keepdims=keepdim))
+any_p = Primitive("any", lambda x, *, dim, keepdim: xp(x).any(x, axis=_np_dim(dim),
+                                                             keepdims=keepdim))
+
+
+# ----------------------------------------------------------------------------- softmax family
+def _softmax(x: Any, *, dim: int) -> Any:
+    m = xp(x)
+    shifted = x - m.max(x, axis=dim, keepdims=True)
+    e = m.exp(shifted)
+    return e / m.sum(e, axis=dim, keepdims=True)
+
+
+def _log_softmax(x: Any, *, dim: int) -> Any:
+    m = xp(x)
+    shifted = x - m.max(x, axis=dim, keepdims=True)
+    return shifted - m.log(m.sum(m.exp(shifted), axis=dim, keepdims=True))
+
+
+softmax_p = Primitive(
+    "softmax", _softmax,
+    vjp=(lambda g, out, dim: out * (g - (g * out).sum_along(dim, keepdim=True)),),
+    promote="float", node_name="SoftmaxBackward0")
+log_softmax_p = Primitive(
+    "log_softmax", _log_softmax,
+    vjp=(lambda g, out, dim: g - out.exp() * g.sum_along(dim, keepdim=True),),
+    promote="float")
+
+
+# ----------------------------------------------------------------------------- linear algebra
+def _check_same_dtype(a: Any, b: Any) -> None:
+    if a.dtype != b.dtype:
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {a.dtype} != {b.dtype}"
+        )
+
+
+def _matmul(a: Any, b: Any) -> Any:
+    _check_same_dtype(a, b)
+    return xp(a).matmul(a, b)
+
+
+mm_p = Primitive("mm", _matmul, vjp=(lambda g, b: g.mm(b.t()), lambda g, a: a.t().mm(g)),
+                 jvp="linear")
+bmm_p = Primitive("bmm", _matmul, vjp=(lambda g, b: g.bmm(b.mT), lambda g, a: a.mT.bmm(g)),
+                  jvp="linear")
+matmul_p = Primitive("matmul", _matmul,
+                     vjp=(lambda g, b: g.matmul(b.mT), lambda g, a: a.mT.matmul(g)),
+                     jvp="linear", node_name="UnsafeViewBackward0")
+mv_p = Primitive("mv", _matmul,
+                 vjp=(lambda g, b: g.unsqueeze(1) * b.unsqueeze(0), lambda g, a: a.t().mv(g)),
+                 jvp="linear")
+dot_p = Primitive("dot", _matmul, vjp=(lambda g, b: g * b, lambda g, a: g * a), jvp="linear")
+
+
+def _einsum(*xs: Any, equation: str) -> Any:
+    return xp(xs[0]).einsum(equation, *xs)
+
+
+def _einsum_vjp(g: Tensor, xs: tuple[Tensor, ...], equation: str) -> tuple[Tensor, ...]:
+    """Each operand's gradient is itself an einsum of g with the other operands.
+
+    ``equation`` is explicit (``"ij,jk->ik"``, no ellipsis). Indices repeated within an
+    operand (a diagonal) become fresh letters tied by identity matrices; indices summed away
+    only inside one operand come back by broadcasting.
+    """
+    inputs, output = equation.split("->")
+    subscripts = inputs.split(",")
+    grads = []
+    for i, sub in enumerate(subscripts):
+        operands: list[Any] = [g]
+        terms = [output]
+        for j, other in enumerate(subscripts):
+            if j != i:
+                operands.append(xs[j])
+                terms.append(other)
+        used = set("".join(terms))
+        free = [c for c in map(chr, range(ord("A"), ord("Z") + 1)) if c not in equation]
+        target = []
+        seen: dict[str, str] = {}
+        for c in sub:
+            if c in seen:  # repeated index: a diagonal, tied by an identity matrix
+                fresh = free.pop()
+                operands.append(g.new_eye(xs[i].shape[len(target)]))
+                terms.append(seen[c] + fresh)
+                target.append(fresh)
+            else:
+                seen[c] = c
+                target.append(c)
+        missing = [k for k, c in enumerate(target) if c not in used and c in sub
+                   and sub.count(c) == 1 and c not in "".join(terms)]
+        present = "".join(c for k, c in enumerate(target) if k not in missing)
+        grad = operands[0]._einsum_many(",".join(terms) + "->" + present, operands[1:])
+        if missing:
+            shape = list(xs[i].shape)
+            for k in missing:
+                grad = grad.unsqueeze(k)
+            grad = grad.expand(tuple(shape))
+        grads.append(grad)
+    return tuple(grads)
+
+
+einsum_p = Primitive("einsum", _einsum, vjp=_einsum_vjp, jvp="linear", node_name="EinsumBackward0")
+
+
+# ----------------------------------------------------------------------------- views
+def _view_shape(x: Any, shape: tuple[int, ...]) -> Any:
+    out = x.view()
+    try:
+        out.shape = shape
+    except AttributeError:
+        raise RuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one "
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+        ) from None
+    return out
+
+
+view_p = Primitive("view", lambda x, *, shape: _view_shape(x, shape),
+                   vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear", view=True)
+unsafe_view_p = Primitive("_unsafe_view", lambda x, *, shape: x.reshape(shape),
+                          vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear")
+alias_p = Primitive("alias", lambda x: x.view(), vjp=(lambda g: g,), jvp="linear", view=True)
+permute_p = Primitive("permute", lambda x, *, dims: x.transpose(dims),
+                      vjp=(lambda g, dims: g.permute(*np.argsort(dims).tolist()),),
+                      jvp="linear", view=True)
+
+
+def _transpose(x: Any, *, dim0: int, dim1: int) -> Any:
+    return xp(x).swapaxes(x, dim0, dim1)
+
+
+transpose_p = Primitive("transpose", _transpose,
+                        vjp=(lambda g, dim0, dim1: g.transpose(dim0, dim1),), jvp="linear",
+                        view=True)
+t_p = Primitive("t", lambda x: x.T, vjp=(lambda g: g.t(),), jvp="linear", view=True)
+expand_p = Primitive("expand", lambda x, *, shape: xp(x).broadcast_to(x, shape),
+                     vjp=(lambda g: g,), jvp="linear", view=True)
+squeeze_p = Primitive("squeeze", lambda x, *, dim: x.squeeze(axis=dim),
+                      vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear", view=True)
+squeeze_dim_p = Primitive("squeeze", lambda x, *, dim: x.squeeze(axis=dim),
+                          vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear",
+                          view=True, node_name="SqueezeBackward1")
+unsqueeze_p = Primitive("unsqueeze", lambda x, *, dim: xp(x).expand_dims(x, dim),
+                        vjp=(lambda g, dim: g.squeeze(dim),), jvp="linear", view=True)
+
+
+def _view_scatter(g: Any, *, base_shape: tuple[int, ...], chain: tuple[Any, ...]) -> Any:
+    """The adjoint of a chain of views: place ``g`` where the views read from a zero base."""
+    m = xp(g)
+    if any(prim is expand_p for prim, _ in chain):  # overlapping reads: accumulate
+        index = m.arange(int(np.prod(base_shape)), dtype=np.int64).reshape(base_shape)
+        for prim, params in chain:
+            index = prim.forward(index, **params)
+        flat = m.bincount(index.reshape(-1), weights=g.reshape(-1).astype(np.float64),
+                          minlength=int(np.prod(base_shape)))
+        return flat.astype(g.dtype).reshape(base_shape)
+    out = m.zeros(base_shape, dtype=g.dtype)
+    view = out
+    for prim, params in chain:
+        view = prim.forward(view, **params)
+    view[...] = g
+    return out
+
+
+def replay(g: Tensor, chain: tuple[Any, ...]) -> Tensor:
+    for prim, params in chain:
+        g = g._op(prim, **params)
+    return g
+
+
+view_scatter_p = Primitive("view_scatter", _view_scatter,
+                           vjp=(lambda g, chain: replay(g, chain),), jvp="linear")
+
+
+def _select(x: Any, *, dim: int, index: int) -> Any:
+    key = (slice(None),) * dim + (index,)
+    return x[key]
+
+
+def _slice(x: Any, *, dim: int, start: int, stop: int, step: int) -> Any:
+    key = (slice(None),) * dim + (slice(start, stop, step),)
+    return x[key]
+
+
+def _diagonal(x: Any, *, offset: int, dim1: int, dim2: int) -> Any:
+    # np.diagonal returns a read-only view; build the same view, writable, from strides.
+    n1, n2 = x.shape[dim1], x.shape[dim2]
+    length = max(min(n1, n2 - offset), 0) if offset >= 0 else max(min(n1 + offset, n2), 0)
+    rest = [i for i in range(x.ndim) if i not in (dim1, dim2)]
+    shape = tuple(x.shape[i] for i in rest) + (length,)
+    strides = tuple(x.strides[i] for i in rest) + (x.strides[dim1] + x.strides[dim2],)
+    if length == 0 or x.size == 0:
+        return xp(x).zeros(shape, dtype=x.dtype)
+    shift = [slice(None)] * x.ndim  # move the data pointer to the diagonal's first element
+    shift[dim2 if offset >= 0 else dim1] = slice(abs(offset), None)
+    start = x[tuple(shift)]
+    return np.lib.stride_tricks.as_strided(start, shape=shape, strides=strides)
+
+
+select_p = Primitive("select", _select,
+                     vjp=(lambda g, x_shape, dim, index: g._op(
+                         view_scatter_p, base_shape=x_shape,
+                         chain=((select_p, {"dim": dim, "index": index}),)),),
+                     jvp="linear", view=True)
+slice_p = Primitive("slice", _slice,
+                    vjp=(lambda g, x_shape, dim, start, stop, step: g._op(
+                        view_scatter_p, base_shape=x_shape,
+                        chain=((slice_p, {"dim": dim, "start": start, "stop": stop,
+                                          "step": step}),)),),
+                    jvp="linear", view=True)
+diagonal_p = Primitive("diagonal", _diagonal,
+                       vjp=(lambda g, x_shape, offset, dim1, dim2: g._op(
+                           view_scatter_p, base_shape=x_shape,
+                           chain=((diagonal_p, {"offset": offset, "dim1": dim1,
+                                                "dim2": dim2}),)),),
+                       jvp="linear", view=True)
+# A regenerated view (after an in-place op on its base): ``chain`` replays it from the base.
+as_strided_p = Primitive("as_strided", lambda x, *, chain: _replay_array(x, chain),
+                         vjp=(lambda g, x_shape, chain: g._op(view_scatter_p, base_shape=x_shape,
+                                                              chain=chain),),
+                         jvp="linear", view=True)
+
+
+def _replay_array(x: Any, chain: tuple[Any, ...]) -> Any:
+    for prim, params in chain:
+        x = prim.forward(x, **params)
+    return x
+
+
+def _unbind(x: Any, *, dim: int) -> tuple[Any, ...]:
+    return tuple(_select(x, dim=dim, index=i) for i in range(x.shape[dim]))
+
+
+unbind_p = Primitive("unbind", _unbind, vjp=(lambda g, dim: g[0]._stack_many(g, dim),),
+                     jvp="linear", view=True, multi_output=True)
+
+
+def _split(x: Any, *, sizes: tuple[int, ...], dim: int) -> tuple[Any, ...]:
+    outs, start = [], 0
+    for size in sizes:
+        outs.append(_slice(x, dim=dim, start=start, stop=start + size, step=1))
+        start += size
+    return tuple(outs)
+
+
+split_p = Primitive("split", _split, vjp=(lambda g, dim: g[0]._cat_many(g, dim),),
+                    jvp="linear", view=True, multi_output=True)
+split_with_sizes_p = Primitive("split_with_sizes", _split,
+                               vjp=(lambda g, dim: g[0]._cat_many(g, dim),), jvp="linear",
+                               view=True, multi_output=True)
+
+
+# ----------------------------------------------------------------------------- copies
+def _cast(x: Any, *, dtype: Any) -> Any:
+    return x.astype(dtype, copy=True)
+
+
+to_copy_p = Primitive("_to_copy", _cast, vjp=(lambda g: g,), jvp="linear",
+                      node_name="ToCopyBackward0")
+clone_p = Primitive("clone", lambda x: x.copy(), vjp=(lambda g: g,), jvp="linear")
+copy_p = Primitive("copy_", lambda x, y: xp(x).broadcast_to(y.astype(x.dtype, copy=False),
+                                                            x.shape).copy(),
+                   vjp=(lambda g: g.zeros_like(), lambda g: g), jvp="linear",
+                   node_name="CopyBackwards")
+fill_p = Primitive("fill", lambda x, *, value: xp(x).full_like(x, value),
+                   vjp=(lambda g: g.zeros_like(),), jvp="linear", node_name="FillBackward2")
+fill_tensor_p = Primitive("fill", lambda x, value: xp(x).full_like(x, value),
+                          vjp=(lambda g: g.zeros_like(), lambda g: g.sum()), jvp="linear",
+                          node_name="FillBackward3")
+zero_p = Primitive("zero", lambda x: xp(x).zeros_like(x), vjp=(lambda g: g.zeros_like(),),
+                   jvp="linear")
+
+
+# ----------------------------------------------------------------------------- indexing
+def _index(x: Any, *, index: tuple[Any, ...]) -> Any:
+    return x[index]
+
+
+index_p = Primitive("index", _index,
+                    vjp=(lambda g, x_shape, index: g.new_zeros(x_shape)._op(
+                        index_put_p, g, index=index, accumulate=True),),
+                    jvp="linear")
+
+
+def _index_put(x: Any, values: Any, *, index: tuple[Any, ...], accumulate: bool) -> Any:
+    out = x.copy()
+    if accumulate:
+        xp(x).add.at(out, index, values.astype(x.dtype, copy=False))
+    else:
+        out[index] = values
+    return out
+
+
+index_put_p = Primitive(
+    "index_put", _index_put,
+    vjp=(lambda g, index, accumulate: g if accumulate else g._op(
+        index_put_p, g.new_zeros(()), index=index, accumulate=False),
+         lambda g, index: g._op(index_p, index=index)),
+    jvp="linear", node_name="IndexPutBackward0")
+
+
+def _gather(x: Any, index: Any, *, dim: int) -> Any:
+    return xp(x).take_along_axis(x, index, axis=dim) if index.shape == x.shape or True else None
+
+
+def _check_gather(x: Any, index: Any, dim: int) -> None:
+    if index.ndim != x.ndim:
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+
+
+def _take(x: Any, index: Any, *, dim: int) -> Any:
+    _check_gather(x, index, dim)
+    # torch.gather allows index smaller than x in the other dims: slice x to match.
+    key = tuple(slice(0, s) if d != dim else slice(None) for d, s in enumerate(index.shape))
+    return xp(x).take_along_axis(x[key], index, axis=dim)
+
+
+gather_p = Primitive("gather", _take,
+                     vjp=(lambda g, x_shape, index, dim: g.new_zeros(x_shape).scatter_add(
+                         dim, index, g), None), jvp="linear")
+
+
+def _scatter_indices(index: Any, dim: int) -> tuple[Any, ...]:
+    m = xp(index)
+    grids = m.indices(index.shape, sparse=True)
+    return tuple(index if d == dim else grids[d] for d in range(index.ndim))
+
+
+def _scatter(x: Any, index: Any, src: Any, *, dim: int) -> Any:
+    _check_gather(x, index, dim)
+    out = x.copy()
+    src = src if src.ndim else xp(x).broadcast_to(src, index.shape)
+    key = tuple(slice(0, s) for s in index.shape)
+    out[_scatter_indices(index, dim)] = src[key]
+    return out
+
+
+def _scatter_add(x: Any, index: Any, src: Any, *, dim: int) -> Any:
+    _check_gather(x, index, dim)
+    out = x.copy()
+    key = tuple(slice(0, s) for s in index.shape)
+    xp(x).add.at(out, _scatter_indices(index, dim), src[key])
+    return out
+
+
+def _src_grad(g: Tensor, index: Tensor, dim: int, src_shape: tuple[int, ...]) -> Tensor:
+    taken = g.gather(dim, index)
+    if tuple(taken.shape) != tuple(src_shape):
+        pads = []
+        for d in reversed(range(len(src_shape))):
+            pads += [0, src_shape[d] - taken.shape[d]]
+        taken = taken._op(pad_p, pad=tuple(pads), value=0.0)
+    return taken
+
+
+scatter_p = Primitive(
+    "scatter", _scatter,
+    vjp=(lambda g, index, dim: g.scatter(dim, index, 0.0), None,
+         lambda g, index, dim, src_shape: _src_grad(g, index, dim, src_shape)),
+    jvp="linear", node_name="ScatterBackward0")
+scatter_add_p = Primitive(
+    "scatter_add", _scatter_add,
+    vjp=(lambda g: g, None, lambda g, index, dim, src_shape: _src_grad(g, index, dim, src_shape)),
+    jvp="linear")
+
+
+def _index_select(x: Any, index: Any, *, dim: int) -> Any:
+    return xp(x).take(x, index, axis=dim)
+
+
+index_select_p = Primitive(
+    "index_select", _index_select,
+    vjp=(lambda g, x_shape, index, dim: g.new_zeros(x_shape).index_add(dim, index, g), None),
+    jvp="linear")
+
+
+def _index_add(x: Any, index: Any, source: Any, *, dim: int, alpha: Any) -> Any:
+    out = x.copy()
+    key = (slice(None),) * dim + (index,)
+    xp(x).add.at(out, key, (source if alpha == 1 else source * alpha).astype(x.dtype))
+    return out
+
+
+index_add_p = Primitive(
+    "index_add", _index_add,
+    vjp=(lambda g: g, None, lambda g, index, dim, alpha: _alpha_scaled(
+        g.index_select(dim, index), alpha)),
+    jvp="linear")
+
+
+# ----------------------------------------------------------------------------- joins and shapes
+def _cat(*xs: Any, dim: int) -> Any:
+    return xp(xs[0]).concatenate(xs, axis=dim)
+
+
+def _cat_vjp(g: Tensor, xs_shape: tuple[tuple[int, ...], ...], dim: int) -> tuple[Tensor, ...]:
+    grads, start = [], 0
+    for shape in xs_shape:
+        if len(shape) == 1 and shape[0] == 0 and g.dim() > 1:  # torch skips legacy empty inputs
+            grads.append(g.new_zeros(shape))
+            continue
+        size = shape[dim]
+        grads.append(g.narrow(dim, start, size))
+        start += size
+    return tuple(grads)
+
+
+cat_p = Primitive("cat", _cat, vjp=_cat_vjp, jvp="linear")
+stack_p = Primitive("stack", lambda *xs, dim: xp(xs[0]).stack(xs, axis=dim),
+                    vjp=lambda g, xs, dim: g.unbind(dim), jvp="linear")
+tril_p = Primitive("tril", lambda x, *, diagonal: xp(x).tril(x, diagonal),
+                   vjp=(lambda g, diagonal: g.tril(diagonal),), jvp="linear")
+triu_p = Primitive("triu", lambda x, *, diagonal: xp(x).triu(x, diagonal),
+                   vjp=(lambda g, diagonal: g.triu(diagonal),), jvp="linear")
+flip_p = Primitive("flip", lambda x, *, dims: xp(x).flip(x, axis=dims),
+                   vjp=(lambda g, dims: g.flip(dims),), jvp="linear")
+roll_p = Primitive("roll", lambda x, *, shifts, dims: xp(x).roll(x, shifts, axis=dims),
+                   vjp=(lambda g, shifts, dims: g.roll(tuple(-s for s in shifts), dims),),
+                   jvp="linear")
+
+
+def _repeat(x: Any, *, repeats: tuple[int, ...]) -> Any:
+    extra = len(repeats) - x.ndim
+    x = x.reshape((1,) * extra + x.shape)
+    return xp(x).tile(x, repeats)
+
+
+def _repeat_vjp(g: Tensor, x_shape: tuple[int, ...], repeats: tuple[int, ...]) -> Tensor:
+    extra = len(repeats) - len(x_shape)
+    shape = (1,) * extra + tuple(x_shape)
+    split: list[int] = []
+    for r, s in zip(repeats, shape, strict=True):
+        split += [r, s]
+    summed = g.reshape(tuple(split)).sum_along(tuple(range(0, 2 * len(shape), 2)), keepdim=False)
+    return summed.reshape(x_shape)
+
+
+repeat_p = Primitive("repeat", _repeat, vjp=(_repeat_vjp,), jvp="linear")
+
+
+def _pad(x: Any, *, pad: tuple[int, ...], value: Any) -> Any:
+    m = xp(x)
+    widths = [(0, 0)] * x.ndim
+    crop = [slice(None)] * x.ndim
+    for i in range(len(pad) // 2):
+        d = x.ndim - 1 - i
+        before, after = pad[2 * i], pad[2 * i + 1]
+        widths[d] = (max(before, 0), max(after, 0))
+        crop[d] = slice(-before if before < 0 else 0, after if after < 0 else None)
+    x = x[tuple(crop)]
+    return m.pad(x, widths, mode="constant", constant_values=value)
+
+
+pad_p = Primitive("constant_pad_nd", _pad,
+                  vjp=(lambda g, pad: g._op(pad_p, pad=tuple(-p for p in pad), value=0.0),),
+                  jvp="linear")

@@ -1,0 +1,3212 @@
+"""The Tensor class, the dispatcher that records graph nodes, in-place ops, views and factories.
+
+This is the hub of tapegrad: the only module that constructs Tensors and graph nodes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import numbers
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tapegrad import _dtype, _engine, _state, ops
+from tapegrad._dtype import DType
+from tapegrad._engine import AccumulateGrad, Node, SavedTensor
+
+__all__ = [
+    "arange",
+    "as_tensor",
+    "broadcast_tensors",
+    "cat",
+    "concat",
+    "concatenate",
+    "device",
+    "einsum",
+    "empty",
+    "empty_like",
+    "eye",
+    "from_numpy",
+    "full",
+    "full_like",
+    "Generator",
+    "initial_seed",
+    "is_tensor",
+    "linspace",
+    "manual_seed",
+    "normal",
+    "numel",
+    "ones",
+    "ones_like",
+    "rand",
+    "randint",
+    "randn",
+    "randperm",
+    "seed",
+    "Size",
+    "stack",
+    "tensor",
+    "Tensor",
+    "where",
+    "zeros",
+    "zeros_like",
+]
+
+# How a view came to be; decides which in-place ops on it are allowed (torch's CreationMeta).
+DEFAULT, NO_GRAD_MODE, INFERENCE_MODE, MULTI_OUTPUT_NODE, IN_CUSTOM_FUNCTION = range(5)
+
+
+class Size(tuple):  # type: ignore[type-arg]
+    """A tensor's shape: a tuple of ints that prints like torch's ``torch.Size``."""
+
+    def numel(self) -> int:
+        return int(math.prod(self))
+
+    def __repr__(self) -> str:
+        return f"tapegrad.Size({list(self)})"
+
+    def __getitem__(self, item: Any) -> Any:
+        result = tuple.__getitem__(self, item)
+        return Size(result) if isinstance(item, slice) else result
+
+
+class _VersionCounter:
+    """Shared by a tensor, its views and its ``detach()``-ed aliases."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, Tensor)
+
+
+# ----------------------------------------------------------------------------- dispatcher
+def _promoted_arrays(prim: ops.Primitive, args: Sequence[Any]) -> list[Any]:
+    """The NumPy operands of ``prim``: promoted to torch's result type where the op asks."""
+    if prim.promote == "none":
+        return [a._array if type(a) is Tensor or isinstance(a, Tensor) else a for a in args]
+    dims, zero_dims, scalars = [], [], []
+    for a in args:
+        if isinstance(a, Tensor):
+            (dims if a._array.ndim else zero_dims).append(a.dtype)
+        elif a is not None:
+            scalars.append(a)
+    dtype = _dtype.result_type(dims, zero_dims, scalars)
+    if prim.promote == "float" and not dtype.is_floating_point:
+        dtype = _dtype.get_default_dtype()
+    target = dtype.np
+    arrays = []
+    for a in args:
+        if isinstance(a, Tensor):
+            array = a._array
+            arrays.append(array if array.dtype == target else array.astype(target))
+        elif a is None:
+            arrays.append(None)
+        else:
+            arrays.append(np.array(a).astype(target))
+    return arrays
+
+
+def _forward(prim: ops.Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
+    arrays = _promoted_arrays(prim, args)
+    with np.errstate(all="ignore"):  # torch returns inf/nan silently
+        return prim.forward(*arrays, **params)
+
+
+def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
+    """Run ``prim`` on tensors (and Python scalars); record a graph node when autograd needs one.
+
+    Returns a Tensor, or a tuple of Tensors for multi-output primitives.
+    """
+    data = _forward(prim, args, params)
+    modes = _state.current()
+    datas = data if prim.multi_output else (data,)
+    outs = tuple(Tensor._from_array(d) for d in datas)
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    record = (
+        prim.vjp is not None
+        and modes.grad_enabled
+        and not modes.inference_mode
+        and any(t.requires_grad for t in tensors)
+        and not builtins.all(t._is_inference for t in tensors)
+        and outs[0]._array.dtype.kind == "f"
+    )
+    if modes.inference_mode:
+        for out in outs:
+            out._vc = None
+            out._is_inference = True
+    if prim.view:
+        _make_views(prim, args[0], outs, params, modes, record)
+    if record:
+        _record(prim, args, outs, params)
+    return outs if prim.multi_output else outs[0]
+
+
+def _make_views(prim: ops.Primitive, source: Tensor, outs: tuple[Tensor, ...],
+                params: dict[str, Any], modes: _state.Modes, record: bool) -> None:
+    """Make ``outs`` views of ``source``: shared version counter, ``_base``, replay chain."""
+    if source._is_inference:
+        return  # views of inference tensors are plain inference tensors (torch B59)
+    base = source._base if source._base is not None else source
+    if modes.inference_mode:
+        meta = INFERENCE_MODE
+    elif prim.multi_output and (record or not modes.grad_enabled):
+        meta = MULTI_OUTPUT_NODE if modes.grad_enabled else NO_GRAD_MODE
+    elif not modes.grad_enabled:
+        meta = NO_GRAD_MODE
+    else:
+        meta = DEFAULT
+    if source._base is not None and source._creation_meta != DEFAULT and meta == DEFAULT:
+        meta = source._creation_meta  # a view of a special view stays special
+    chain = source._view_chain
+    for index, out in enumerate(outs):
+        out._is_inference = False
+        out._vc = source._vc
+        out._base = base
+        out._attr_version = source._vc.value
+        out._creation_meta = meta
+        if prim.multi_output:
+            step = ops.select_p if prim is ops.unbind_p else ops.slice_p
+            out._view_chain = chain + ((step, _multi_output_params(prim, params, index)),)
+        else:
+            out._view_chain = chain + ((prim, params),)
+        if not record and source.requires_grad:
+            out._requires_grad = True  # a no_grad view reports requires_grad but has no edge
+            out._inherited_grad = True
+
+
+def _multi_output_params(prim: ops.Primitive, params: dict[str, Any], index: int) -> dict[str, Any]:
+    if prim is ops.unbind_p:
+        return {"dim": params["dim"], "index": index}
+    start = builtins.sum(params["sizes"][:index])
+    return {"dim": params["dim"], "start": start, "stop": start + params["sizes"][index],
+            "step": 1}
+
+
+def _shape_of(value: Any) -> tuple[int, ...]:
+    return tuple(value._array.shape) if isinstance(value, Tensor) else ()
+
+
+def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
+            params: dict[str, Any], saved_inputs: Sequence[Any] | None = None) -> Node:
+    """Attach a backward node for ``prim`` to ``outs`` (the only constructor of op nodes)."""
+    edges = tuple(a._edge() if isinstance(a, Tensor) else None for a in args)
+    in_meta = tuple((a._array.shape, a.dtype) if isinstance(a, Tensor) else None for a in args)
+    out_meta = tuple((o._array.shape, o.dtype) for o in outs)
+    needs = tuple(edge is not None for edge in edges)
+    saved: dict[str, Any] = {}
+    sources = args if saved_inputs is None else saved_inputs
+    names = prim.input_names
+    for name in prim.saved_names(needs):
+        if name == "out":
+            if prim.multi_output:
+                saved[name] = tuple(SavedTensor(o, is_output=True) for o in outs)
+            else:
+                saved[name] = SavedTensor(outs[0], is_output=True)
+        elif name in prim.param_names:
+            saved[name] = params[name]
+        elif prim.variadic:
+            if name.endswith("_shape"):
+                saved[name] = tuple(_shape_of(a) for a in sources)
+            else:
+                saved[name] = tuple(SavedTensor(a) for a in sources)
+        elif name.endswith("_shape") and name[:-6] in names:
+            saved[name] = _shape_of(args[names.index(name[:-6])])
+        else:
+            value = sources[names.index(name)]
+            saved[name] = SavedTensor(value) if isinstance(value, Tensor) else value
+    node = prim.node_class(prim, edges, in_meta, out_meta, saved)
+    for index, out in enumerate(outs):
+        if out._array.dtype.kind == "f":
+            out._grad_fn = node
+            out._output_nr = index
+            out._attr_version = out._vc.value if out._vc is not None else 0
+    return node
+
+
+def _record_forced(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
+                   params: dict[str, Any]) -> Node:
+    with _state.switch(grad_enabled=True, inference_mode=False):
+        return _record(prim, args, outs, params)
+
+
+# ----------------------------------------------------------------------------- in-place funnel
+_LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+_VIEW_OF_LEAF_INPLACE = (
+    "a view of a leaf Variable that requires grad is being used in an in-place operation."
+)
+_INFERENCE_INPLACE = (
+    "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a "
+    "clone to get a normal tensor before doing inplace update.See "
+    "https://github.com/pytorch/rfcs/pull/17 for more details."
+)
+_NO_GRAD_VIEW_ADVICE = (
+    " Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify "
+    "your code by moving both the view and the inplace either both inside the no_grad block (if "
+    "you don't want the inplace to be tracked) or both outside (if you want the inplace to be "
+    "tracked)."
+)
+_MULTI_OUTPUT_ADVICE = (
+    " This view is the output of a function that returns multiple views. Such functions do not "
+    "allow the output views to be modified inplace. You should replace the inplace operation by "
+    "an out-of-place one."
+)
+_CUSTOM_FUNCTION_ADVICE = (
+    " This view was created inside a custom Function (or because an input was returned as-is) "
+    "and the autograd logic to handle view+inplace would override the custom backward "
+    "associated with the custom Function, leading to incorrect gradients. This behavior is "
+    "forbidden. You can fix this by cloning the output of the custom Function."
+)
+
+
+def _short_name(node_name: str) -> str:
+    return node_name[: node_name.rindex("Backward")] if "Backward" in node_name else node_name
+
+
+def _view_inplace_error(view: Tensor, value_requires_grad: bool) -> str | None:
+    """torch's creation-meta checks for an in-place op on ``view`` with grad mode on."""
+    meta = view._creation_meta
+    base = view._base
+    assert base is not None
+    base_requires_grad = base.requires_grad
+    if meta == DEFAULT or not (base_requires_grad or value_requires_grad):
+        return None
+    if meta == INFERENCE_MODE:
+        if not base_requires_grad:
+            return None
+        return (
+            "A view was created in inference mode and is being modified inplace in normal mode."
+            " Given that this use case is ambiguous and error-prone, it is forbidden. You can "
+            "clarify your code by moving both the view and the inplace either both inside the "
+            "inference_mode block (if you don't want the inplace to be tracked) or both outside "
+            "(if you want the inplace to be tracked)."
+        )
+    if meta == MULTI_OUTPUT_NODE:
+        node = view._grad_fn
+        name = _short_name(node.name()) if node is not None else "MultiOutputView"
+        return (
+            f"Output {view._output_nr} of {name} is a view and is being modified inplace."
+            + _MULTI_OUTPUT_ADVICE
+        )
+    if meta == IN_CUSTOM_FUNCTION:
+        node = view._grad_fn
+        name = _short_name(node.name()) if node is not None else "Function"
+        if node is None:
+            return (
+                "A view was created in no_grad mode and is being modified inplace with grad "
+                "mode enabled." + _CUSTOM_FUNCTION_ADVICE
+            )
+        return f"Output {view._output_nr} of {name} is a view and is being modified inplace." + (
+            _CUSTOM_FUNCTION_ADVICE
+        )
+    if view._view_chain and len(view._view_chain) > 1 and view._via_view_of_view:
+        return (
+            "Output 0 of View is a view of a view which was created in no_grad mode and is being "
+            "modified inplace with grad mode enabled." + _NO_GRAD_VIEW_ADVICE
+        )
+    text = "A view was created in no_grad mode and is being modified inplace with grad mode enabled."
+    if view._multi_output_view:
+        return text + _MULTI_OUTPUT_ADVICE
+    return text + _NO_GRAD_VIEW_ADVICE
+
+
+def _check_writable(target: Tensor, value_requires_grad: bool, modes: _state.Modes) -> None:
+    """Every check that must pass before an in-place op writes (nothing half-changed)."""
+    if modes.grad_enabled and not modes.inference_mode:
+        if target._is_leaf_requiring_grad():
+            raise RuntimeError(_LEAF_INPLACE)
+        base = target._base
+        if base is not None:
+            if target._creation_meta == DEFAULT and base._is_leaf_requiring_grad():
+                raise RuntimeError(_VIEW_OF_LEAF_INPLACE)
+            message = _view_inplace_error(target, value_requires_grad)
+            if message is not None:
+                raise RuntimeError(message)
+    if target._is_inference and not modes.inference_mode:
+        # tapegrad raises before writing (torch writes first, B64).
+        raise RuntimeError(_INFERENCE_INPLACE)
+    array = target._array
+    if any(stride == 0 and size > 1 for stride, size in zip(array.strides, array.shape, strict=True)):
+        raise RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation."
+        )
+
+
+def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, **params: Any) -> Tensor:
+    """The one funnel for mutations: check, compute, write, bump the version, rebase history."""
+    modes = _state.current()
+    other_tensors = [o for o in others if isinstance(o, Tensor)]
+    value_requires_grad = any(o.requires_grad for o in other_tensors)
+    _check_writable(self, value_requires_grad, modes)
+    args = (self, *others)
+    data = _forward(prim, args, params)
+    if data.shape != self._array.shape:
+        raise RuntimeError(
+            f"output with shape {list(self._array.shape)} doesn't match the broadcast shape "
+            f"{list(data.shape)}"
+        )
+    result_dtype = _dtype.from_numpy_dtype(data.dtype)
+    if result_dtype.category > self.dtype.category:
+        raise RuntimeError(
+            f"result type {_type_title(result_dtype)} can't be cast to the desired output type "
+            f"{_type_title(self.dtype)}"
+        )
+    record = (
+        prim.vjp is not None
+        and modes.grad_enabled
+        and not modes.inference_mode
+        and (self.requires_grad or value_requires_grad)
+        and not (self._is_inference and builtins.all(o._is_inference for o in other_tensors))
+    )
+    if record:
+        # Keep the pre-write value of self if a rule needs it (torch's "original self").
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        first = prim.input_names[0]
+        old_self = self._snapshot() if first in prim.saved_names(needs) else self
+        for other in other_tensors:  # fail before writing if an inference tensor must be saved
+            name = prim.input_names[args.index(other)] if other in args else None
+            if other._is_inference and name in prim.saved_names(needs):
+                SavedTensor(other)
+        old_edge_tensor = self._detached_history()
+    self._array[...] = data
+    self._bump()
+    if record:
+        _rebase(self, prim, old_edge_tensor, old_self, others, params)
+    return self
+
+
+def _type_title(dtype: DType) -> str:
+    return {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+            "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+            "bool": "Bool"}[dtype.name]
+
+
+def _rebase(self: Tensor, prim: ops.Primitive, old: Tensor, old_self: Tensor,
+            others: Sequence[Any], params: dict[str, Any]) -> None:
+    """Give ``self`` (and, for a view, its base) the history of the in-place op."""
+    if self._base is None:
+        _record(prim, (old, *others), (self,), params, saved_inputs=(old_self, *others))
+        self._requires_grad = False
+        return
+    # In-place on a view: record the op on the view's value, then a CopySlices on the base.
+    result = self._alias()
+    node = _record(prim, (old, *others), (result,), params, saved_inputs=(old_self, *others))
+    base = self._base
+    base_edge = base._edge()
+    copy_slices = CopySlices(base, self._view_chain, node, base_edge)
+    base._grad_fn = copy_slices
+    base._output_nr = 0
+    base._requires_grad = False
+    base._attr_version = base._vc.value
+    # the view's own grad_fn is regenerated from the base on next access (stale version)
+    self._attr_version = -1
+
+
+class CopySlices(Node):
+    """The base's node after an in-place op on one of its views (torch's ``CopySlices``).
+
+    The gradient for the base is the incoming gradient with the view's region replaced by
+    what the wrapped op's backward gives for the view's old value.
+    """
+
+    __slots__ = ("chain", "fn")
+
+    def __init__(self, base: Tensor, chain: tuple[Any, ...], fn: Node, base_edge: Any) -> None:
+        super().__init__((base_edge, *fn.next_edges[1:]), (base._array.shape, base.dtype,)
+                         and ((base._array.shape, base.dtype), *fn.in_meta[1:]),
+                         ((base._array.shape, base.dtype),))
+        self.chain = chain
+        self.fn = fn
+
+    def apply(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
+        grad = grads[0].clone()
+        region = ops.replay(grad, self.chain)
+        results = self.fn.apply((region.clone(),))
+        view_grad = results[0]
+        if view_grad is None:
+            view_grad = region.zeros_like()
+        elif tuple(view_grad.shape) != tuple(region.shape):
+            view_grad = view_grad.sum_to_size(region.shape)
+        with _state.switch(grad_enabled=_state.current().grad_enabled):
+            _region_write(grad, self.chain, view_grad)
+        return (grad, *results[1:])
+
+    def release(self) -> None:
+        self.fn.release()
+
+
+def _region_write(grad: Tensor, chain: tuple[Any, ...], value: Tensor) -> None:
+    region = ops.replay(grad, chain)
+    region.copy_(value)
+
+
+# ----------------------------------------------------------------------------- the Tensor
+class Tensor:
+    """A multi-dimensional array with autograd, shaped after ``torch.Tensor``.
+
+    Example:
+        >>> import tapegrad
+        >>> x = tapegrad.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (x * x).sum()
+        >>> y.backward()
+        >>> x.grad
+        tensor([2., 4.])
+    """
+
+    __slots__ = (
+        "_array",
+        "_vc",
+        "_base",
+        "_view_chain",
+        "_creation_meta",
+        "_attr_version",
+        "_requires_grad",
+        "_inherited_grad",
+        "_grad_fn",
+        "_output_nr",
+        "_grad",
+        "_hooks",
+        "_post_accumulate_hooks",
+        "_retains_grad",
+        "_accumulator",
+        "_is_inference",
+        "_tangent",
+        "_via_view_of_view",
+        "_multi_output_view",
+        "__weakref__",
+        "__dict__",
+    )
+    __array_ufunc__ = None  # ndarray * Tensor defers to Tensor.__rmul__
+    __array_priority__ = 1000
+
+    # -- construction -----------------------------------------------------------------
+    def __init__(self, data: Any = None, *, dtype: Any = None, requires_grad: bool = False) -> None:
+        if data is None:
+            data = []
+        array = _to_array(data, dtype)
+        self._init(array)
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def _init(self, array: np.ndarray) -> None:
+        self._array = array
+        self._vc = _VersionCounter()
+        self._base = None
+        self._view_chain = ()
+        self._creation_meta = DEFAULT
+        self._attr_version = 0
+        self._requires_grad = False
+        self._inherited_grad = False
+        self._grad_fn = None
+        self._output_nr = 0
+        self._grad = None
+        self._hooks = None
+        self._post_accumulate_hooks = None
+        self._retains_grad = False
+        self._accumulator = None
+        self._is_inference = False
+        self._tangent = None
+        self._via_view_of_view = False
+        self._multi_output_view = False
+
+    @classmethod
+    def _from_array(cls, array: Any) -> Tensor:
+        if type(array) is not np.ndarray:
+            array = np.asarray(array)
+        out = Tensor.__new__(Tensor)
+        out._init(array)
+        if _state.current().inference_mode:
+            out._vc = None
+            out._is_inference = True
+        return out
+
+    def _alias(self) -> Tensor:
+        """A detached tensor sharing storage and version counter (used for saved outputs)."""
+        out = Tensor.__new__(Tensor)
+        out._init(self._array)
+        out._vc = self._vc
+        out._is_inference = self._is_inference
+        return out
+
+    def _with_history(self, node: Node | None, output_nr: int) -> Tensor:
+        out = self._alias()
+        out._grad_fn = node
+        out._output_nr = output_nr
+        return out
+
+    def _snapshot(self) -> Tensor:
+        """A copy of the current value that keeps this tensor's place in the graph."""
+        out = Tensor._from_array(self._array.copy())
+        out._is_inference = False
+        out._vc = _VersionCounter()
+        out._grad_fn = self._grad_fn
+        out._output_nr = self._output_nr
+        out._requires_grad = self._requires_grad
+        return out
+
+    def _detached_history(self) -> Tensor:
+        """A stand-in carrying this tensor's current graph edge (before an in-place rebase)."""
+        out = Tensor.__new__(Tensor)
+        out._init(self._array)
+        out._vc = self._vc
+        edge = self._edge()
+        if edge is not None:
+            node, nr = edge
+            if isinstance(node, AccumulateGrad):
+                out._accumulator = weakref.ref(node)
+                out._requires_grad = True
+                out._keep_accumulator = node  # type: ignore[attr-defined]
+            else:
+                out._grad_fn = node
+                out._output_nr = nr
+        return out
+
+    # -- autograd state --------------------------------------------------------------
+    @property
+    def grad_fn(self) -> Node | None:
+        if self._base is not None and self._attr_version != self._vc.value:
+            self._refresh_view()
+        return self._grad_fn
+
+    def _refresh_view(self) -> None:
+        """Regenerate a stale view's node from its (modified) base (torch does this lazily)."""
+        base = self._base
+        assert base is not None
+        if base.requires_grad:
+            if self._creation_meta != DEFAULT:
+                raise RuntimeError(_indirect_view_error(self))
+            if _state.current().view_replay:
+                value: Tensor = base
+                with _state.switch(grad_enabled=True, inference_mode=False):
+                    for prim, params in self._view_chain:
+                        value = _apply(prim, value, **params)
+                self._grad_fn = value._grad_fn
+            else:
+                _record_forced(ops.as_strided_p, (base,), (self,), {"chain": self._view_chain})
+            self._output_nr = 0
+        self._attr_version = self._vc.value
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad or self.grad_fn is not None
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if not value and self.grad_fn is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a "
+                "computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach()."
+            )
+        if value and self.grad_fn is not None:
+            return
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set whether autograd records operations on this (leaf) tensor; returns ``self``.
+
+        Example:
+            >>> import tapegrad
+            >>> tapegrad.zeros(2).requires_grad_().requires_grad
+            True
+        """
+        if self.grad_fn is not None:
+            if not requires_grad:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf variables. If you want to "
+                    "use a computed variable in a subgraph that doesn't require differentiation "
+                    "use var_no_grad = var.detach()."
+                )
+            return self
+        if requires_grad:
+            if not self.dtype.is_floating_point:
+                raise RuntimeError("only Tensors of floating point dtype can require gradients")
+            if self._is_inference and not _state.current().inference_mode:
+                raise RuntimeError(
+                    "Setting requires_grad=True on inference tensor outside InferenceMode is "
+                    "not allowed."
+                )
+        self._requires_grad = bool(requires_grad)
+        self._inherited_grad = False
+        return self
+
+    def _is_leaf_requiring_grad(self) -> bool:
+        return self._requires_grad and not self._inherited_grad and self.grad_fn is None
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def _edge(self) -> tuple[Node, int] | None:
+        """Where the gradient for this tensor goes: its node, or its leaf accumulator."""
+        grad_fn = self.grad_fn
+        if grad_fn is not None:
+            return (grad_fn, self._output_nr)
+        if not self._requires_grad or self._inherited_grad:
+            return None
+        accumulator = self._accumulator() if self._accumulator is not None else None
+        if accumulator is None:
+            accumulator = AccumulateGrad(self)
+            self._accumulator = weakref.ref(accumulator)
+        return (accumulator, 0)
+
+    @property
+    def grad(self) -> Tensor | None:
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                                f"type {type(value).__name__}")
+            if value.dtype is not self.dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+            if tuple(value.shape) != tuple(self.shape):
+                raise RuntimeError("assigned grad has data of a different size")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
+
+    def _accumulate_grad(self, grad: Tensor, create_graph: bool) -> None:
+        """AccumulateGrad's body: store or add ``grad`` into ``self.grad`` (torch semantics)."""
+        if self._grad is None:
+            if create_graph:
+                self._grad = grad if grad._array.flags.writeable else grad.clone()
+            else:
+                self._grad = Tensor._from_array(np.array(grad._array, copy=True))
+                self._grad._is_inference = grad._is_inference
+                if grad._is_inference:
+                    self._grad._vc = None
+        elif create_graph or _state.current().grad_enabled:
+            self._grad = self._grad + grad
+        else:
+            current = self._grad
+            if current._is_inference and not grad._is_inference:
+                self._grad = current + grad
+            else:
+                current._array += grad._array.astype(current._array.dtype, copy=False)
+                current._bump()
+
+    def _retain(self, grad: Tensor) -> None:
+        if self._grad is None:
+            self._grad = grad.detach().clone() if not _state.current().grad_enabled else grad
+        else:
+            self._grad = self._grad + grad
+
+    def retain_grad(self) -> None:
+        """Populate ``.grad`` for this non-leaf tensor during backward.
+
+        Example:
+            >>> import tapegrad
+            >>> x = tapegrad.tensor([1.0, 2.0], requires_grad=True)
+            >>> y = x * 3
+            >>> y.retain_grad()
+            >>> y.sum().backward()
+            >>> y.grad
+            tensor([1., 1.])
+        """
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        grad_fn = self.grad_fn
+        if grad_fn is None or self._retains_grad:
+            return
+        grad_fn._set_retains_grad(self._output_nr, self)
+        self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad and self.grad_fn is not None
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Any:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one.
+
+        Example:
+            >>> import tapegrad
+            >>> x = tapegrad.tensor([1.0, 2.0], requires_grad=True)
+            >>> handle = x.register_hook(lambda g: g * 2)
+            >>> x.sum().backward()
+            >>> x.grad
+            tensor([2., 2.])
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        grad_fn = self.grad_fn
+        if grad_fn is not None:
+            return grad_fn._register_tensor_prehook(self._output_nr, hook)
+        if self._hooks is None:
+            self._hooks = {}
+        return _engine._add_hook(self._hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
+        """Call ``hook(tensor)`` after a gradient was accumulated into this leaf's ``.grad``."""
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
+            )
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = {}
+        return _engine._add_hook(self._post_accumulate_hooks, hook)
+
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
+        """Accumulate the gradient of this tensor with respect to graph leaves into ``.grad``.
+
+        Example:
+            >>> import tapegrad
+            >>> x = tapegrad.tensor(3.0, requires_grad=True)
+            >>> (x ** 2).backward()
+            >>> x.grad
+            tensor(6.)
+        """
+        if isinstance(inputs, Tensor):
+            inputs = (inputs,)
+        elif inputs is not None:
+            inputs = tuple(inputs)
+        _engine.backward((self,), (gradient,), retain_graph, create_graph, inputs)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing storage and version counter, outside the graph (no tangent)."""
+        out = self._alias()
+        return out
+
+    def detach_(self) -> Tensor:
+        """Detach this tensor from the graph in place (not allowed for views)."""
+        if self._base is not None:
+            raise RuntimeError(
+                "Can't detach views in-place. Use detach() instead. If you are using "
+                "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set "
+                "as True, gradients are views of DDP buckets, and hence detach_() cannot be "
+                "called on these gradients. To fix this error, please refer to the "
+                "Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution."
+            )
+        self._grad_fn = None
+        self._requires_grad = False
+        self._tangent = None
+        return self
+
+    @property
+    def data(self) -> Tensor:
+        """This tensor's values with no autograd history and a fresh version counter."""
+        out = Tensor.__new__(Tensor)
+        out._init(self._array)
+        out._is_inference = self._is_inference
+        if self._is_inference:
+            out._vc = None
+        return out
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._array = value._array
+
+    @property
+    def _version(self) -> int:
+        if self._vc is None:
+            raise RuntimeError("Inference tensors do not track version counter.")
+        return self._vc.value
+
+    def _bump(self) -> None:
+        if self._vc is not None:
+            self._vc.value += 1
+
+    def is_inference(self) -> bool:
+        """Whether this tensor was created in inference mode."""
+        return self._is_inference
+
+    def _is_view(self) -> bool:
+        return self._base is not None
+
+    def _grad_fn_for_message(self) -> Node | None:
+        try:
+            return self.grad_fn
+        except RuntimeError:
+            return self._grad_fn
+
+    # -- metadata ----------------------------------------------------------------------
+    @property
+    def shape(self) -> Size:
+        return Size(self._array.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return Size(self._array.shape)
+        return self._array.shape[_wrap_dim(dim, self._array.ndim)]
+
+    @property
+    def dtype(self) -> DType:
+        return _dtype.from_numpy_dtype(self._array.dtype)
+
+    @property
+    def device(self) -> str:
+        return device("cpu")
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def dim(self) -> int:
+        return self._array.ndim
+
+    ndimension = dim
+
+    @property
+    def ndim(self) -> int:
+        return self._array.ndim
+
+    def numel(self) -> int:
+        return int(self._array.size)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return int(self._array.itemsize)
+
+    def stride(self, dim: int | None = None) -> Any:
+        itemsize = self._array.itemsize
+        strides = tuple(s // itemsize for s in self._array.strides)
+        return strides if dim is None else strides[_wrap_dim(dim, self._array.ndim)]
+
+    def is_contiguous(self) -> bool:
+        return bool(self._array.flags.c_contiguous)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def is_complex(self) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        if self._array.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._array.shape[0]
+
+    def item(self) -> Any:
+        if self._array.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._array.size} elements cannot be converted to Scalar"
+            )
+        return self._array.reshape(-1)[0].item()
+
+    def tolist(self) -> Any:
+        return self._array.tolist()
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The NumPy array sharing this tensor's memory (refused for tensors requiring grad)."""
+        if self.requires_grad and not force and _state.current().grad_enabled:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead."
+            )
+        return self._array
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._array if dtype is None else self._array.astype(dtype)
+
+    def __bool__(self) -> bool:
+        if self._array.size != 1:
+            raise RuntimeError(
+                "Boolean value of Tensor with more than one value is ambiguous"
+            )
+        return bool(self._array.reshape(-1)[0])
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point or self._array.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __iter__(self) -> Any:
+        if self._array.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __repr__(self) -> str:
+        return _format_tensor(self)
+
+    def __str__(self) -> str:
+        return _format_tensor(self)
+
+    def __format__(self, spec: str) -> str:
+        if self._array.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (_rebuild, (self._array.copy(), self.requires_grad))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the "
+                "deepcopy protocol at the moment."
+            )
+        out = type(self).__new__(type(self))
+        out._init(self._array.copy())
+        out._requires_grad = self._requires_grad
+        if self._grad is not None:
+            out._grad = self._grad.__deepcopy__(memo)
+        memo[id(self)] = out
+        if self.__dict__:
+            import copy as _copy
+
+            for key, value in self.__dict__.items():
+                setattr(out, key, _copy.deepcopy(value, memo))
+        return out
+
+    # -- internal op entry points used by rules -----------------------------------------
+    def _op(self, prim: ops.Primitive, *others: Any, **params: Any) -> Any:
+        return _apply(prim, self, *others, **params)
+
+    def _stack_many(self, tensors: Sequence[Tensor], dim: int) -> Tensor:
+        return stack(list(tensors), dim)
+
+    def _cat_many(self, tensors: Sequence[Tensor], dim: int) -> Tensor:
+        return cat(list(tensors), dim)
+
+    def _einsum_many(self, equation: str, others: Sequence[Tensor]) -> Tensor:
+        return _apply(ops.einsum_p, self, *others, equation=equation)
+
+    def new_eye(self, n: int) -> Tensor:
+        return eye(n, dtype=self.dtype)
+
+    # -- arithmetic ---------------------------------------------------------------------
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return _apply(ops.add_p, self, _operand(other), alpha=alpha)
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        _check_not_bool_sub(self, other)
+        return _apply(ops.sub_p, self, _operand(other), alpha=alpha)
+
+    subtract = sub
+
+    def mul(self, other: Any) -> Tensor:
+        return _apply(ops.mul_p, self, _operand(other))
+
+    multiply = mul
+
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        if rounding_mode is None:
+            return _apply(ops.div_p, self, _operand(other))
+        if rounding_mode == "floor":
+            return _apply(ops.floor_divide_p, self, _operand(other))
+        if rounding_mode == "trunc":
+            return _apply(ops.div_p, self, _operand(other)).trunc().to(
+                _binary_result_dtype(self, other))
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                         f"found '{rounding_mode}'")
+
+    divide = div
+    true_divide = div
+
+    def floor_divide(self, other: Any) -> Tensor:
+        return _apply(ops.floor_divide_p, self, _operand(other))
+
+    def remainder(self, other: Any) -> Tensor:
+        return _apply(ops.remainder_p, self, _operand(other))
+
+    def pow(self, exponent: Any) -> Tensor:
+        if isinstance(exponent, Tensor):
+            return _apply(ops.pow_p, self, exponent)
+        if not self.dtype.is_floating_point and isinstance(exponent, float):
+            return _apply(ops.pow_p, self, exponent)
+        if not self.dtype.is_floating_point and isinstance(exponent, int) and exponent < 0:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
+        return _apply(ops.pow_scalar_p, self, exponent=exponent)
+
+    def __add__(self, other: Any) -> Tensor:
+        return self.add(other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _apply(ops.add_p, self, _operand(other), alpha=1)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return self.sub(other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        _check_not_bool_sub(self, other)
+        return _apply(ops.rsub_p, self, _operand(other), alpha=1)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _apply(ops.mul_p, self, _operand(other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _apply(ops.mul_p, self, _operand(other))
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _apply(ops.div_p, self, _operand(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _apply(ops.mul_p, self.reciprocal(), _operand(other))
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return _apply(ops.floor_divide_p, self, _operand(other))
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return _apply(ops.floor_divide_p, _scalar_tensor(other, self), self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return _apply(ops.remainder_p, self, _operand(other))
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return _apply(ops.remainder_p, _scalar_tensor(other, self), self)
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        return self.pow(exponent)
+
+    def __rpow__(self, base: Any) -> Tensor:
+        if isinstance(base, Tensor):
+            return base.pow(self)
+        if not self.dtype.is_floating_point:
+            return _apply(ops.pow_p, _scalar_tensor(base, self), self)
+        return _apply(ops.rpow_p, self, base=base)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return self.matmul(other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _as_tensor_like(other, self).matmul(self)
+
+    def __neg__(self) -> Tensor:
+        if self.dtype is _dtype.bool_:
+            raise RuntimeError(
+                "Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
+                "to invert a mask, use the `~` or `logical_not()` operator instead."
+            )
+        return _apply(ops.neg_p, self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return self.abs()
+
+    def __invert__(self) -> Tensor:
+        if self.dtype.is_floating_point:
+            raise TypeError("bitwise_not is only supported for integer and boolean tensors")
+        if self.dtype is _dtype.bool_:
+            return _apply(ops.logical_not_p, self)
+        return _apply(ops.bitwise_not_p, self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return _apply(ops.bitwise_and_p, self, _operand(other))
+
+    __rand__ = __and__
+
+    def __or__(self, other: Any) -> Tensor:
+        return _apply(ops.bitwise_or_p, self, _operand(other))
+
+    __ror__ = __or__
+
+    def __xor__(self, other: Any) -> Tensor:
+        return _apply(ops.bitwise_xor_p, self, _operand(other))
+
+    __rxor__ = __xor__
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        if not isinstance(other, Tensor | numbers.Number | np.ndarray | np.generic):
+            return NotImplemented
+        return _apply(ops.eq_p, self, _operand(other))
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        if not isinstance(other, Tensor | numbers.Number | np.ndarray | np.generic):
+            return NotImplemented
+        return _apply(ops.ne_p, self, _operand(other))
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _apply(ops.lt_p, self, _operand(other))
+
+    def __le__(self, other: Any) -> Tensor:
+        return _apply(ops.le_p, self, _operand(other))
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _apply(ops.gt_p, self, _operand(other))
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _apply(ops.ge_p, self, _operand(other))
+
+    eq = __eq__
+    ne = __ne__
+    lt = __lt__
+    le = __le__
+    gt = __gt__
+    ge = __ge__
+    greater = __gt__
+    less = __lt__
+
+    def equal(self, other: Tensor) -> bool:
+        return tuple(self.shape) == tuple(other.shape) and bool(
+            np.array_equal(self._array, other._array))
+
+    def logical_and(self, other: Any) -> Tensor:
+        return _apply(ops.logical_and_p, self, _operand_tensor(other, self))
+
+    def logical_or(self, other: Any) -> Tensor:
+        return _apply(ops.logical_or_p, self, _operand_tensor(other, self))
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return _apply(ops.logical_xor_p, self, _operand_tensor(other, self))
+
+    def logical_not(self) -> Tensor:
+        return _apply(ops.logical_not_p, self)
+
+    def bitwise_not(self) -> Tensor:
+        return self.__invert__()
+
+    def isnan(self) -> Tensor:
+        return _apply(ops.isnan_p, self)
+
+    def isinf(self) -> Tensor:
+        return _apply(ops.isinf_p, self)
+
+    def isfinite(self) -> Tensor:
+        return _apply(ops.isfinite_p, self)
+
+    def allclose(self, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+                 equal_nan: bool = False) -> bool:
+        return bool(np.allclose(self._array, _as_array(other), rtol=rtol, atol=atol,
+                                equal_nan=equal_nan))
+
+    def isclose(self, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+                equal_nan: bool = False) -> Tensor:
+        return Tensor._from_array(np.isclose(self._array, _as_array(other), rtol=rtol, atol=atol,
+                                             equal_nan=equal_nan))
+
+    # -- elementwise math ---------------------------------------------------------------
+    def neg(self) -> Tensor:
+        return self.__neg__()
+
+    negative = neg
+
+    def exp(self) -> Tensor:
+        return _apply(ops.exp_p, self)
+
+    def expm1(self) -> Tensor:
+        return _apply(ops.expm1_p, self)
+
+    def log(self) -> Tensor:
+        return _apply(ops.log_p, self)
+
+    def log1p(self) -> Tensor:
+        return _apply(ops.log1p_p, self)
+
+    def log2(self) -> Tensor:
+        return _apply(ops.log2_p, self)
+
+    def log10(self) -> Tensor:
+        return self.log() / math.log(10.0)
+
+    def sqrt(self) -> Tensor:
+        return _apply(ops.sqrt_p, self)
+
+    def rsqrt(self) -> Tensor:
+        return _apply(ops.rsqrt_p, self)
+
+    def square(self) -> Tensor:
+        return self.pow(2)
+
+    def reciprocal(self) -> Tensor:
+        return _apply(ops.pow_scalar_p, self if self.dtype.is_floating_point else self.float(),
+                      exponent=-1)
+
+    def sin(self) -> Tensor:
+        return _apply(ops.sin_p, self)
+
+    def cos(self) -> Tensor:
+        return _apply(ops.cos_p, self)
+
+    def tan(self) -> Tensor:
+        return _apply(ops.tan_p, self)
+
+    def tanh(self) -> Tensor:
+        return _apply(ops.tanh_p, self)
+
+    def sigmoid(self) -> Tensor:
+        return _apply(ops.sigmoid_p, self)
+
+    def relu(self) -> Tensor:
+        return _apply(ops.relu_p, self)
+
+    def erf(self) -> Tensor:
+        return _apply(ops.erf_p, self)
+
+    def abs(self) -> Tensor:
+        return _apply(ops.abs_p, self)
+
+    absolute = abs
+
+    def sign(self) -> Tensor:
+        return _apply(ops.sign_p, self)
+
+    def floor(self) -> Tensor:
+        return self.clone() if not self.dtype.is_floating_point else _apply(ops.floor_p, self)
+
+    def ceil(self) -> Tensor:
+        return self.clone() if not self.dtype.is_floating_point else _apply(ops.ceil_p, self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        return _apply(ops.round_p, self, decimals=decimals)
+
+    def trunc(self) -> Tensor:
+        return self.clone() if not self.dtype.is_floating_point else _apply(ops.trunc_p, self)
+
+    fix = trunc
+
+    def frac(self) -> Tensor:
+        return self - self.trunc()
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self
+            if min is not None:
+                out = out.maximum(_operand_tensor(min, self))
+            if max is not None:
+                out = out.minimum(_operand_tensor(max, self))
+            return out
+        return _apply(ops.clamp_p, self, min=min, max=max)
+
+    clip = clamp
+
+    def clamp_min(self, min: Any) -> Tensor:
+        return self.clamp(min=min)
+
+    def clamp_max(self, max: Any) -> Tensor:
+        return self.clamp(max=max)
+
+    def maximum(self, other: Tensor) -> Tensor:
+        return _apply(ops.maximum_p, self, _operand_tensor(other, self))
+
+    def minimum(self, other: Tensor) -> Tensor:
+        return _apply(ops.minimum_p, self, _operand_tensor(other, self))
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        return where(condition, self, other)
+
+    def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
+        mask = _check_mask(mask)
+        if isinstance(value, Tensor):
+            if value.dim() != 0:
+                raise RuntimeError(
+                    "masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
+                    f"with {value.dim()} dimension(s)."
+                )
+            if value.requires_grad:
+                return where(mask, value.to(self.dtype), self)
+            value = value.item()
+        return _apply(ops.masked_fill_p, self, mask, value=value)
+
+    def lerp(self, end: Tensor, weight: Any) -> Tensor:
+        return self + (end - self) * weight
+
+    def addcmul(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
+        return self + tensor1 * tensor2 * value
+
+    def addcdiv(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
+        return self + tensor1 / tensor2 * value
+
+    # -- reductions ---------------------------------------------------------------------
+    def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        np_dtype = None if dtype is None else _dtype.to_dtype(dtype).np
+        if dim is None or dim == ():
+            if dim == () and False:
+                pass
+            return _apply(ops.sum_p, self, dim=None, keepdim=False, dtype=np_dtype)
+        return _apply(ops.sum_dim_p, self, dim=_dims(dim, self.ndim), keepdim=keepdim,
+                      dtype=np_dtype)
+
+    def sum_along(self, dim: Any, keepdim: bool = True) -> Tensor:
+        """``sum`` over ``dim`` where ``None`` means every dim (used by derivative rules)."""
+        if dim is None:
+            return self.sum().reshape((1,) * self.ndim if keepdim else ())
+        return self.sum(dim, keepdim)
+
+    def mean_along(self, dim: Any, keepdim: bool = True) -> Tensor:
+        if dim is None:
+            return self.mean().reshape((1,) * self.ndim if keepdim else ())
+        return self.mean(dim, keepdim)
+
+    def prod_along(self, dim: Any, keepdim: bool = True) -> Tensor:
+        if dim is None:
+            return self.prod().reshape((1,) * self.ndim if keepdim else ())
+        return self.prod(dim[0] if isinstance(dim, tuple) else dim, keepdim)
+
+    def sum_to_size(self, *size: Any) -> Tensor:
+        shape = _shape_arg(size)
+        if tuple(self.shape) == shape:
+            return self
+        lead = self.ndim - len(shape)
+        dims = tuple(range(lead)) + tuple(
+            lead + i for i, s in enumerate(shape) if s == 1 and self.shape[lead + i] != 1)
+        out = self.sum(dims, keepdim=True) if dims else self
+        return out.reshape(shape) if lead or tuple(out.shape) != shape else out
+
+    def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        source = self if dtype is None else self.to(dtype)
+        if not source.dtype.is_floating_point:
+            raise RuntimeError(
+                "mean(): could not infer output dtype. Input dtype must be either a floating "
+                f"point or complex dtype. Got: {_type_title(source.dtype)}"
+            )
+        if dim is None:
+            return _apply(ops.mean_p, source, dim=None, keepdim=False)
+        return _apply(ops.mean_dim_p, source, dim=_dims(dim, self.ndim), keepdim=keepdim)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        source = self if dtype is None else self.to(dtype)
+        if dim is None:
+            return _apply(ops.prod_p, source, dim=None, keepdim=False)
+        return _apply(ops.prod_dim_p, source, dim=_dims(dim, self.ndim), keepdim=keepdim)
+
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:
+        correction = _correction(unbiased, correction)
+        return _apply(ops.var_p, _float_input(self, "var"), dim=_dims_or_none(dim, self.ndim),
+                      correction=correction, keepdim=keepdim)
+
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:
+        correction = _correction(unbiased, correction)
+        return _apply(ops.std_p, _float_input(self, "std"), dim=_dims_or_none(dim, self.ndim),
+                      correction=correction, keepdim=keepdim)
+
+    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        _check_nonempty_reduction(self, dim, "amax")
+        return _apply(ops.amax_p, self, dim=_dims_or_none(dim, self.ndim), keepdim=keepdim)
+
+    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        _check_nonempty_reduction(self, dim, "amin")
+        return _apply(ops.amin_p, self, dim=_dims_or_none(dim, self.ndim), keepdim=keepdim)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        if dim is None:
+            if self.numel() == 0:
+                raise RuntimeError(
+                    "max(): Expected reduction dim to be specified for input.numel() == 0. "
+                    "Specify the reduction dim with the 'dim' argument."
+                )
+            return _apply(ops.max_all_p, self, dim=None, keepdim=False)
+        values, indices = _apply(ops.max_dim_p, self, dim=_wrap_dim(dim, self.ndim),
+                                 keepdim=keepdim, largest=True)
+        return MinMax(values, indices, "max")
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        if dim is None:
+            if self.numel() == 0:
+                raise RuntimeError(
+                    "min(): Expected reduction dim to be specified for input.numel() == 0. "
+                    "Specify the reduction dim with the 'dim' argument."
+                )
+            return _apply(ops.min_all_p, self, dim=None, keepdim=False)
+        values, indices = _apply(ops.min_dim_p, self, dim=_wrap_dim(dim, self.ndim),
+                                 keepdim=keepdim, largest=False)
+        return MinMax(values, indices, "min")
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        _check_nonempty_reduction(self, dim, "argmax")
+        dim = None if dim is None else _wrap_dim(dim, self.ndim)
+        return _apply(ops.argmax_p, self, dim=dim, keepdim=keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        _check_nonempty_reduction(self, dim, "argmin")
+        dim = None if dim is None else _wrap_dim(dim, self.ndim)
+        return _apply(ops.argmin_p, self, dim=dim, keepdim=keepdim)
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        return _apply(ops.logsumexp_p, self, dim=_dims(dim, self.ndim), keepdim=keepdim)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False,
+             dtype: Any = None) -> Tensor:
+        if p == "fro" or p is None:
+            p = 2
+        source = self if dtype is None else self.to(dtype)
+        if not source.dtype.is_floating_point:
+            raise RuntimeError(
+                "linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+                f"{_type_title(source.dtype)}"
+            )
+        return _apply(ops.norm_p, source, p=float(p), dim=_dims_or_none(dim, self.ndim),
+                      keepdim=keepdim)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _apply(ops.all_p, self, dim=_dims_or_none(dim, self.ndim), keepdim=keepdim)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _apply(ops.any_p, self, dim=_dims_or_none(dim, self.ndim), keepdim=keepdim)
+
+    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
+        source = self if dtype is None else self.to(dtype)
+        return _apply(ops.cumsum_p, source, dim=_wrap_dim(dim, self.ndim))
+
+    def count_nonzero(self, dim: Any = None) -> Tensor:
+        return (self != 0).sum(dim) if dim is not None else (self != 0).sum()
+
+    def softmax(self, dim: int, dtype: Any = None) -> Tensor:
+        source = self if dtype is None else self.to(dtype)
+        return _apply(ops.softmax_p, source, dim=_wrap_dim(dim, self.ndim))
+
+    def log_softmax(self, dim: int, dtype: Any = None) -> Tensor:
+        source = self if dtype is None else self.to(dtype)
+        return _apply(ops.log_softmax_p, source, dim=_wrap_dim(dim, self.ndim))
+
+    # -- linear algebra -----------------------------------------------------------------
+    def matmul(self, other: Tensor) -> Tensor:
+        other = _as_tensor_like(other, self)
+        a, b = self.ndim, other.ndim
+        if a == 0 or b == 0:
+            raise RuntimeError(
+                f"both arguments to matmul need to be at least 1D, but they are {a}D and {b}D"
+            )
+        _check_matmul_shapes(self, other)
+        if a == 1 and b == 1:
+            return self.dot(other)
+        if a == 2 and b == 1:
+            return self.mv(other)
+        if a == 1 and b == 2:
+            return self.unsqueeze(0).mm(other).squeeze(0)
+        if a == 2 and b == 2:
+            return self.mm(other)
+        if a == 1:
+            return _apply(ops.matmul_p, self.unsqueeze(0), other).squeeze(-2)
+        if b == 1:
+            return _apply(ops.matmul_p, self, other.unsqueeze(-1)).squeeze(-1)
+        return _apply(ops.matmul_p, self, other)
+
+    def mm(self, other: Tensor) -> Tensor:
+        if self.ndim != 2:
+            raise RuntimeError("self must be a matrix")
+        if other.ndim != 2:
+            raise RuntimeError("mat2 must be a matrix")
+        _check_matmul_shapes(self, other)
+        return _apply(ops.mm_p, self, other)
+
+    def bmm(self, other: Tensor) -> Tensor:
+        if self.ndim != 3 or other.ndim != 3:
+            raise RuntimeError("batch1 must be a 3D tensor")
+        _check_matmul_shapes(self, other)
+        return _apply(ops.bmm_p, self, other)
+
+    def mv(self, vec: Tensor) -> Tensor:
+        _check_matmul_shapes(self, vec)
+        return _apply(ops.mv_p, self, vec)
+
+    def dot(self, other: Tensor) -> Tensor:
+        if self.ndim != 1 or other.ndim != 1:
+            raise RuntimeError(
+                f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors"
+            )
+        if self.shape[0] != other.shape[0]:
+            raise RuntimeError(
+                f"inconsistent tensor size, expected tensor [{self.shape[0]}] and src [{other.shape[0]}] to have the same "
+                f"number of elements, but got {self.shape[0]} and {other.shape[0]} elements respectively"
+            )
+        return _apply(ops.dot_p, self, other)
+
+    def outer(self, other: Tensor) -> Tensor:
+        return self.reshape(-1, 1) * other.reshape(1, -1)
+
+    ger = outer
+
+    # -- shape and views ----------------------------------------------------------------
+    def view(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], DType | type) and not isinstance(
+                shape[0], int):
+            raise NotImplementedError("view(dtype) is not supported")
+        return _apply(ops.view_p, self, shape=_infer_shape(_shape_arg(shape), self.numel()))
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.view(other.shape)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        target = _infer_shape(_shape_arg(shape), self.numel())
+        array = self._array
+        probe = array.view()
+        try:
+            probe.shape = target
+        except AttributeError:
+            return _apply(ops.unsafe_view_p, self.clone(), shape=target)
+        return _apply(ops.view_p, self, shape=target)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.ndim == 0:
+            return self.reshape(1)
+        start = _wrap_dim(start_dim, self.ndim)
+        end = _wrap_dim(end_dim, self.ndim)
+        if start > end:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        if start == end:
+            return self
+        shape = self.shape
+        new = (*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:])
+        return self.reshape(new)
+
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+        dim = _wrap_dim(dim, self.ndim)
+        sizes = _infer_shape(tuple(sizes), self.shape[dim])
+        return self.view(*self.shape[:dim], *sizes, *self.shape[dim + 1:])
+
+    def permute(self, *dims: Any) -> Tensor:
+        order = tuple(_wrap_dim(d, self.ndim) for d in _shape_arg(dims))
+        if sorted(order) != list(range(self.ndim)):
+            raise RuntimeError(
+                "permute(sparse_coo): number of dimensions in the tensor input does not match "
+                "the length of the desired ordering of dimensions i.e. input.dim() = "
+                f"{self.ndim} is not equal to len(dims) = {len(order)}"
+                if len(order) != self.ndim else "permute(): duplicate dims are not allowed."
+            )
+        return _apply(ops.permute_p, self, dims=order)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        n = builtins.max(self.ndim, 1)
+        if self.ndim == 0:
+            return _apply(ops.alias_p, self)
+        return _apply(ops.transpose_p, self, dim0=_wrap_dim(dim0, n), dim1=_wrap_dim(dim1, n))
+
+    swapaxes = transpose
+    swapdims = transpose
+
+    def t(self) -> Tensor:
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                               f"{self.ndim}D")
+        return _apply(ops.t_p, self)
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> Tensor:
+        if self.ndim < 2:
+            raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. "
+                               f"Got {self.ndim}-D tensor.")
+        return self.transpose(-2, -1)
+
+    @property
+    def H(self) -> Tensor:
+        return self.T
+
+    @property
+    def mH(self) -> Tensor:
+        return self.mT
+
+    def adjoint(self) -> Tensor:
+        return self.mT
+
+    def expand(self, *sizes: Any) -> Tensor:
+        target = list(_shape_arg(sizes))
+        if len(target) < self.ndim:
+            raise RuntimeError(
+                f"expand(torch.FloatTensor{{{list(self.shape)}}}, size={target}): the number of "
+                "sizes provided "
+                f"({len(target)}) must be greater or equal to the number of dimensions in the "
+                f"tensor ({self.ndim})"
+            )
+        lead = len(target) - self.ndim
+        for i, size in enumerate(self.shape):
+            want = target[lead + i]
+            if want == -1:
+                target[lead + i] = size
+            elif size != want and size != 1:
+                raise RuntimeError(
+                    f"The expanded size of the tensor ({want}) must match the existing size "
+                    f"({size}) at non-singleton dimension {lead + i}.  Target sizes: "
+                    f"{list(_shape_arg(sizes))}.  Tensor sizes: {list(self.shape)}"
+                )
+        return _apply(ops.expand_p, self, shape=tuple(target))
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
+
+    def broadcast_to(self, *shape: Any) -> Tensor:
+        return self.expand(*shape)
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        if dim is None:
+            dims = tuple(i for i, s in enumerate(self.shape) if s == 1)
+            return _apply(ops.squeeze_p, self, dim=dims)
+        dims = _dims(dim, builtins.max(self.ndim, 1)) if self.ndim else ()
+        dims = tuple(d for d in dims if self.shape[d] == 1)
+        return _apply(ops.squeeze_dim_p, self, dim=dims)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return _apply(ops.unsqueeze_p, self, dim=_wrap_dim(dim, self.ndim + 1))
+
+    def movedim(self, source: Any, destination: Any) -> Tensor:
+        src = [source] if isinstance(source, int) else list(source)
+        dst = [destination] if isinstance(destination, int) else list(destination)
+        src = [_wrap_dim(s, self.ndim) for s in src]
+        dst = [_wrap_dim(d, self.ndim) for d in dst]
+        order = [i for i in range(self.ndim) if i not in src]
+        for d, s in sorted(zip(dst, src, strict=True)):
+            order.insert(d, s)
+        return self.permute(*order)
+
+    moveaxis = movedim
+
+    def narrow(self, dim: int, start: Any, length: int) -> Tensor:
+        dim = _wrap_dim(dim, self.ndim)
+        start = int(start)
+        size = self.shape[dim]
+        if start < 0:
+            start += size
+        if not (0 <= start <= size and 0 <= length <= size - start):
+            raise RuntimeError(
+                f"start ({start}) + length ({length}) exceeds dimension size ({size})."
+            )
+        return _apply(ops.slice_p, self, dim=dim, start=start, stop=start + length, step=1)
+
+    def select(self, dim: int, index: int) -> Tensor:
+        dim = _wrap_dim(dim, self.ndim)
+        size = self.shape[dim]
+        index = int(index)
+        if not -size <= index < size:
+            raise IndexError(
+                f"select(): index {index} out of range for tensor of size {list(self.shape)} at "
+                f"dimension {dim}"
+            )
+        return _apply(ops.select_p, self, dim=dim, index=index % size if size else index)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        return _apply(ops.unbind_p, self, dim=_wrap_dim(dim, self.ndim))
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        dim = _wrap_dim(dim, self.ndim)
+        size = self.shape[dim]
+        if isinstance(split_size, int):
+            if split_size <= 0 and size:
+                raise RuntimeError("split_size can only be 0 if dimension size is 0")
+            step = builtins.max(split_size, 1)
+            sizes = tuple(builtins.min(step, size - s) for s in range(0, size, step)) or (0,)
+            return _apply(ops.split_p, self, sizes=sizes, dim=dim)
+        sizes = tuple(int(s) for s in split_size)
+        if builtins.sum(sizes) != size:
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's "
+                f"size at dimension {dim}), but got split_sizes={list(sizes)}"
+            )
+        return _apply(ops.split_with_sizes_p, self, sizes=sizes, dim=dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        if chunks <= 0:
+            raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
+        size = self.shape[_wrap_dim(dim, self.ndim)]
+        return self.split(builtins.max(-(-size // chunks), 1) if size else 1, dim)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        return _apply(ops.diagonal_p, self, offset=offset, dim1=_wrap_dim(dim1, self.ndim),
+                      dim2=_wrap_dim(dim2, self.ndim))
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        if self.ndim == 2:
+            return self.diagonal(diagonal).clone()
+        n = self.shape[0] + abs(diagonal)
+        out = self.new_zeros((n, n))
+        index = np.arange(self.shape[0])
+        rows = index + builtins.max(-diagonal, 0)
+        cols = index + builtins.max(diagonal, 0)
+        return out.index_put((Tensor(rows), Tensor(cols)), self)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return _apply(ops.tril_p, self, diagonal=diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return _apply(ops.triu_p, self, diagonal=diagonal)
+
+    def flip(self, *dims: Any) -> Tensor:
+        return _apply(ops.flip_p, self, dims=tuple(_wrap_dim(d, self.ndim)
+                                                   for d in _shape_arg(dims)))
+
+    def fliplr(self) -> Tensor:
+        return self.flip(1)
+
+    def flipud(self) -> Tensor:
+        return self.flip(0)
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        if dims is None:
+            return self.flatten().roll(shifts, 0).view(self.shape)
+        shifts_t = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+        dims_t = (dims,) if isinstance(dims, int) else tuple(dims)
+        return _apply(ops.roll_p, self, shifts=shifts_t,
+                      dims=tuple(_wrap_dim(d, self.ndim) for d in dims_t))
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        repeats = _shape_arg(sizes)
+        if len(repeats) < self.ndim:
+            raise RuntimeError(
+                "Number of dimensions of repeat dims can not be smaller than number of "
+                "dimensions of tensor"
+            )
+        return _apply(ops.repeat_p, self, repeats=repeats)
+
+    def tile(self, *dims: Any) -> Tensor:
+        reps = _shape_arg(dims)
+        if len(reps) < self.ndim:
+            reps = (1,) * (self.ndim - len(reps)) + reps
+        return self.repeat(*reps)
+
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        return self if self._array.flags.c_contiguous else self.clone()
+
+    def clone(self, *, memory_format: Any = None) -> Tensor:
+        return _apply(ops.clone_p, self)
+
+    # -- indexing -------------------------------------------------------------------------
+    def __getitem__(self, key: Any) -> Tensor:
+        return _getitem(self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        _setitem(self, key, value)
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        _check_index_tensor(index, "gather")
+        return _apply(ops.gather_p, self, index, dim=_wrap_dim(dim, self.ndim))
+
+    def scatter(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
+                reduce: str | None = None) -> Tensor:
+        if reduce is not None:
+            raise NotImplementedError("scatter with reduce is not supported; use scatter_add")
+        _check_index_tensor(index, "scatter")
+        src = value if src is None else src
+        if not isinstance(src, Tensor):
+            src = Tensor._from_array(np.array(src, dtype=self._array.dtype))
+        return _apply(ops.scatter_p, self, index, src, dim=_wrap_dim(dim, self.ndim))
+
+    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        _check_index_tensor(index, "scatter_add")
+        return _apply(ops.scatter_add_p, self, index, src, dim=_wrap_dim(dim, self.ndim))
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        _check_index_tensor(index, "index_select")
+        if index.ndim > 1:
+            raise IndexError("index_select(): Index is supposed to be a vector")
+        dim = _wrap_dim(dim, builtins.max(self.ndim, 1))
+        _check_index_range(index, self.shape[dim] if self.ndim else 1)
+        return _apply(ops.index_select_p, self, index.reshape(-1), dim=dim)
+
+    def index_add(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
+        _check_index_tensor(index, "index_add")
+        dim = _wrap_dim(dim, self.ndim)
+        _check_index_range(index, self.shape[dim])
+        return _apply(ops.index_add_p, self, index, source, dim=dim, alpha=alpha)
+
+    def index_put(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+        index = _advanced_index(tuple(indices))
+        return _apply(ops.index_put_p, self, _operand_tensor(values, self), index=index,
+                      accumulate=accumulate)
+
+    def masked_select(self, mask: Tensor) -> Tensor:
+        mask = _check_mask(mask)
+        shape = np.broadcast_shapes(self._array.shape, mask._array.shape)
+        return self.expand(shape)[mask.expand(shape)]
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        indices = np.nonzero(self._array)
+        if as_tuple:
+            return tuple(Tensor._from_array(i.astype(np.int64)) for i in indices)
+        return Tensor._from_array(np.stack(indices, axis=1).astype(np.int64))
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        array = -self._array if descending else self._array
+        return Tensor._from_array(np.argsort(array, axis=dim, kind="stable").astype(np.int64))
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        indices = self.argsort(dim, descending)
+        return SortResult(self.gather(_wrap_dim(dim, self.ndim), indices), indices)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        indices = self.argsort(dim, descending=largest).narrow(dim, 0, k)
+        return TopkResult(self.gather(_wrap_dim(dim, self.ndim), indices), indices)
+
+    # -- in-place -------------------------------------------------------------------------
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return _inplace(self, ops.add_p, _operand(other), alpha=alpha)
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return _inplace(self, ops.sub_p, _operand(other), alpha=alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        return _inplace(self, ops.mul_p, _operand(other))
+
+    def div_(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        if rounding_mode is not None:
+            return self.copy_(self.div(other, rounding_mode=rounding_mode))
+        return _inplace(self, ops.div_p, _operand(other))
+
+    def pow_(self, exponent: Any) -> Tensor:
+        if isinstance(exponent, Tensor):
+            return _inplace(self, ops.pow_p, exponent)
+        return _inplace(self, ops.pow_scalar_p, exponent=exponent)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
+
+    def __ipow__(self, other: Any) -> Tensor:
+        return self.pow_(other)
+
+    def __imatmul__(self, other: Any) -> Tensor:
+        return self.copy_(self.matmul(other))
+
+    def neg_(self) -> Tensor:
+        return _inplace(self, ops.neg_p)
+
+    def exp_(self) -> Tensor:
+        return _inplace(self, ops.exp_p)
+
+    def log_(self) -> Tensor:
+        return _inplace(self, ops.log_p)
+
+    def sqrt_(self) -> Tensor:
+        return _inplace(self, ops.sqrt_p)
+
+    def sin_(self) -> Tensor:
+        return _inplace(self, ops.sin_p)
+
+    def cos_(self) -> Tensor:
+        return _inplace(self, ops.cos_p)
+
+    def tanh_(self) -> Tensor:
+        return _inplace(self, ops.tanh_p)
+
+    def sigmoid_(self) -> Tensor:
+        return _inplace(self, ops.sigmoid_p)
+
+    def relu_(self) -> Tensor:
+        return _inplace(self, ops.relu_p)
+
+    def abs_(self) -> Tensor:
+        return _inplace(self, ops.abs_p)
+
+    def floor_(self) -> Tensor:
+        return _inplace(self, ops.floor_p)
+
+    def ceil_(self) -> Tensor:
+        return _inplace(self, ops.ceil_p)
+
+    def round_(self, decimals: int = 0) -> Tensor:
+        return _inplace(self, ops.round_p, decimals=decimals)
+
+    def sign_(self) -> Tensor:
+        return _inplace(self, ops.sign_p)
+
+    def reciprocal_(self) -> Tensor:
+        return _inplace(self, ops.pow_scalar_p, exponent=-1)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            return self.copy_(self.clamp(min, max))
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        return _inplace(self, ops.clamp_p, min=min, max=max)
+
+    clip_ = clamp_
+
+    def clamp_min_(self, min: Any) -> Tensor:
+        return self.clamp_(min=min)
+
+    def clamp_max_(self, max: Any) -> Tensor:
+        return self.clamp_(max=max)
+
+    def zero_(self) -> Tensor:
+        return _inplace(self, ops.zero_p)
+
+    def fill_(self, value: Any) -> Tensor:
+        if isinstance(value, Tensor):
+            if value.dim() != 0:
+                raise RuntimeError(
+                    "fill_ only supports 0-dimension value tensor but got tensor with "
+                    f"{value.dim()} dimensions."
+                )
+            return _inplace(self, ops.fill_tensor_p, value)
+        return _inplace(self, ops.fill_p, value=value)
+
+    def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
+        src = src if isinstance(src, Tensor) else Tensor(src)
+        try:
+            np.broadcast_shapes(src._array.shape, self._array.shape)
+        except ValueError:
+            raise RuntimeError(
+                f"The size of tensor a ({self.shape[-1] if self.ndim else 1}) must match the "
+                f"size of tensor b ({src.shape[-1] if src.ndim else 1}) at non-singleton "
+                "dimension"
+            ) from None
+        if np.broadcast_shapes(src._array.shape, self._array.shape) != self._array.shape:
+            raise RuntimeError(
+                f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                f"{list(np.broadcast_shapes(src._array.shape, self._array.shape))}"
+            )
+        return _inplace(self, ops.copy_p, src)
+
+    def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
+        mask = _check_mask(mask)
+        if isinstance(value, Tensor):
+            if value.requires_grad:
+                return self.copy_(self.masked_fill(mask, value))
+            value = value.item()
+        return _inplace(self, ops.masked_fill_p, mask, value=value)
+
+    def index_add_(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
+        _check_index_tensor(index, "index_add_")
+        dim = _wrap_dim(dim, self.ndim)
+        _check_index_range(index, self.shape[dim])
+        return _inplace(self, ops.index_add_p, index, source, dim=dim, alpha=alpha)
+
+    def index_put_(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+        index = _advanced_index(tuple(indices))
+        return _inplace(self, ops.index_put_p, _operand_tensor(values, self), index=index,
+                        accumulate=accumulate)
+
+    def scatter_(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
+                 reduce: str | None = None) -> Tensor:
+        if reduce is not None:
+            raise NotImplementedError("scatter_ with reduce is not supported; use scatter_add_")
+        _check_index_tensor(index, "scatter_")
+        src = value if src is None else src
+        if not isinstance(src, Tensor):
+            src = Tensor._from_array(np.array(src, dtype=self._array.dtype))
+        return _inplace(self, ops.scatter_p, index, src, dim=_wrap_dim(dim, self.ndim))
+
+    def scatter_add_(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        _check_index_tensor(index, "scatter_add_")
+        return _inplace(self, ops.scatter_add_p, index, src, dim=_wrap_dim(dim, self.ndim))
+
+    def lerp_(self, end: Tensor, weight: Any) -> Tensor:
+        return self.add_((end - self) * weight)
+
+    def addcmul_(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
+        return self.add_(tensor1 * tensor2, alpha=value)
+
+    def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
+        return self.add_(tensor1 / tensor2, alpha=value)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
+        return self._fill_random(_rng(generator).uniform(a, b, self._array.shape))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+        return self._fill_random(_rng(generator).normal(mean, std, self._array.shape))
+
+    def bernoulli_(self, p: float = 0.5, *, generator: Any = None) -> Tensor:
+        return self._fill_random(_rng(generator).random(self._array.shape) < p)
+
+    def random_(self, low: int = 0, high: int | None = None, *, generator: Any = None) -> Tensor:
+        if high is None:
+            low, high = 0, low if low else 2**24
+        return self._fill_random(_rng(generator).integers(low, high, self._array.shape))
+
+    def exponential_(self, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
+        return self._fill_random(_rng(generator).exponential(1.0 / lambd, self._array.shape))
+
+    def _fill_random(self, values: np.ndarray) -> Tensor:
+        return _inplace(self, ops.copy_p, Tensor._from_array(np.asarray(values)))
+
+    def _write(self, values: Any) -> None:
+        """Overwrite the data and bump the version, recording nothing (optimizers, init)."""
+        array = values._array if isinstance(values, Tensor) else values
+        self._array[...] = array
+        self._bump()
+
+    # -- conversion -----------------------------------------------------------------------
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        dtype = kwargs.get("dtype")
+        copy = kwargs.get("copy", False)
+        for arg in args:
+            if isinstance(arg, DType) or arg in (float, int, bool):
+                dtype = arg
+            elif isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif isinstance(arg, str | device) or arg is None:
+                _check_device(arg)
+            elif isinstance(arg, np.dtype) or isinstance(arg, type):
+                dtype = arg
+        if "device" in kwargs:
+            _check_device(kwargs["device"])
+        if dtype is None:
+            return self.clone() if copy else self
+        dtype = _dtype.to_dtype(dtype)
+        if dtype is self.dtype and not copy:
+            return self
+        return _apply(ops.to_copy_p, self, dtype=dtype.np)
+
+    def type(self, dtype: Any = None) -> Any:
+        if dtype is None:
+            return f"tapegrad.{self.dtype.legacy_name}"
+        return self.to(dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def float(self) -> Tensor:
+        return self.to(_dtype.float32)
+
+    def double(self) -> Tensor:
+        return self.to(_dtype.float64)
+
+    def half(self) -> Tensor:
+        return self.to(_dtype.float16)
+
+    def long(self) -> Tensor:
+        return self.to(_dtype.int64)
+
+    def int(self) -> Tensor:
+        return self.to(_dtype.int32)
+
+    def short(self) -> Tensor:
+        return self.to(_dtype.int16)
+
+    def char(self) -> Tensor:
+        return self.to(_dtype.int8)
+
+    def byte(self) -> Tensor:
+        return self.to(_dtype.uint8)
+
+    def bool(self) -> Tensor:
+        return self.to(_dtype.bool_)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Tensor:
+        raise RuntimeError("tapegrad has no CUDA backend yet (CuPy support is planned)")
+
+    # -- new tensors like this one --------------------------------------------------------
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        if isinstance(data, Tensor):
+            data = data._array.copy()
+        return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return empty(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def zeros_like(self) -> Tensor:
+        return zeros_like(self)
+
+    def apply_(self, fn: Callable[[Any], Any]) -> Tensor:
+        return self._fill_random(np.vectorize(fn)(self._array).astype(self._array.dtype))
+
+
+# ----------------------------------------------------------------------------- helper records
+class MinMax(tuple):  # type: ignore[type-arg]
+    """``(values, indices)`` as returned by ``max(dim)`` / ``min(dim)``."""
+
+    def __new__(cls, values: Tensor, indices: Tensor, name: str) -> MinMax:
+        out = super().__new__(cls, (values, indices))
+        out._name = name  # type: ignore[attr-defined]
+        return out
+
+    @property
+    def values(self) -> Tensor:
+        return self[0]
+
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
+
+    def __repr__(self) -> str:
+        return (f"tapegrad.return_types.{self._name}(\nvalues={self[0]!r},\n"  # type: ignore
+                f"indices={self[1]!r})")
+
+
+class SortResult(MinMax):
+    def __new__(cls, values: Tensor, indices: Tensor) -> SortResult:  # type: ignore[misc]
+        return super().__new__(cls, values, indices, "sort")  # type: ignore[return-value]
+
+
+class TopkResult(MinMax):
+    def __new__(cls, values: Tensor, indices: Tensor) -> TopkResult:  # type: ignore[misc]
+        return super().__new__(cls, values, indices, "topk")  # type: ignore[return-value]
+
+
+class device:  # noqa: N801 (torch's name)
+    """A device description; tapegrad runs on ``"cpu"``."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type: Any = "cpu", index: int | None = None) -> None:
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        name = str(type)
+        if ":" in name:
+            name, idx = name.split(":")
+            index = int(idx)
+        self.type = name
+        self.index = index
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{index})"
+
+
+# ----------------------------------------------------------------------------- argument helpers
+def _operand(value: Any) -> Any:
+    """A binary op's other operand: a Tensor, or a Python number kept "weak" for promotion."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray | list | tuple):
+        return Tensor(value)
+    raise TypeError(f"unsupported operand type: '{type(value).__name__}'")
+
+
+def _operand_tensor(value: Any, like: Tensor) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    return _scalar_tensor(value, like)
+
+
+def _scalar_tensor(value: Any, like: Tensor) -> Tensor:
+    """A 0-d tensor for a Python scalar, typed as torch would type it next to ``like``."""
+    if isinstance(value, Tensor):
+        return value
+    dtype = _dtype.result_type([like.dtype] if like.ndim else [],
+                               [] if like.ndim else [like.dtype], [value])
+    return Tensor._from_array(np.array(value).astype(dtype.np))
+
+
+def _as_tensor_like(value: Any, like: Tensor) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    return Tensor(value, dtype=like.dtype)
+
+
+def _as_array(value: Any) -> np.ndarray:
+    return value._array if isinstance(value, Tensor) else np.asarray(value)
+
+
+def _check_not_bool_sub(x: Tensor, other: Any) -> None:
+    if x.dtype is _dtype.bool_ and (
+        (isinstance(other, Tensor) and other.dtype is _dtype.bool_) or isinstance(other, bool)
+    ):
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+            "or `logical_xor()` operator instead."
+        )
+
+
+def _binary_result_dtype(x: Tensor, other: Any) -> DType:
+    tensors = [x] + ([other] if isinstance(other, Tensor) else [])
+    scalars = [] if isinstance(other, Tensor) else [other]
+    return _dtype.result_type([t.dtype for t in tensors if t.ndim],
+                              [t.dtype for t in tensors if not t.ndim], scalars)
+
+
+def _wrap_dim(dim: Any, ndim: int) -> int:
+    dim = int(dim)
+    bound = builtins.max(ndim, 1)
+    if not -bound <= dim < bound:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-bound}, {bound - 1}], but "
+            f"got {dim})"
+        )
+    return dim % bound if ndim else 0
+
+
+def _dims(dim: Any, ndim: int) -> tuple[int, ...]:
+    if isinstance(dim, int | np.integer):
+        dims: tuple[int, ...] = (_wrap_dim(dim, ndim),)
+    else:
+        dims = tuple(_wrap_dim(d, ndim) for d in dim)
+    if len(set(dims)) != len(dims):
+        raise RuntimeError(f"dim {dims[0]} appears multiple times in the list of dims")
+    if ndim == 0:
+        return ()
+    return dims
+
+
+def _dims_or_none(dim: Any, ndim: int) -> tuple[int, ...] | None:
+    if dim is None or (isinstance(dim, tuple | list) and len(dim) == 0):
+        return None
+    dims = _dims(dim, ndim)
+    return dims if dims or ndim else None
+
+
+def _shape_arg(args: Sequence[Any]) -> tuple[int, ...]:
+    if len(args) == 1 and isinstance(args[0], tuple | list | Size):
+        args = args[0]
+    if len(args) == 1 and isinstance(args[0], Tensor) and args[0].ndim == 1:
+        args = args[0].tolist()
+    return tuple(int(a) for a in args)
+
+
+def _infer_shape(shape: tuple[int, ...], numel: int) -> tuple[int, ...]:
+    if shape.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    if -1 in shape:
+        known = math.prod(s for s in shape if s != -1)
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    if math.prod(shape) != numel:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+    return shape
+
+
+def _correction(unbiased: Any, correction: Any) -> float:
+    if isinstance(unbiased, int | tuple | list) and not isinstance(unbiased, bool):
+        raise TypeError("var(): argument 'unbiased' must be bool")
+    if correction is not None:
+        return float(correction)
+    return 0.0 if unbiased is False else 1.0
+
+
+def _float_input(x: Tensor, name: str) -> Tensor:
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(
+            f"{name}(): input dtype should be either floating point or complex. Got "
+            f"{_type_title(x.dtype)} instead."
+        )
+    return x
+
+
+def _check_nonempty_reduction(x: Tensor, dim: Any, name: str) -> None:
+    if x.numel() == 0 and (dim is None or dim == ()):
+        raise RuntimeError(
+            f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
+        )
+
+
+def _check_matmul_shapes(a: Tensor, b: Tensor) -> None:
+    if a.dtype is not b.dtype:
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {_dtype_str(a.dtype)} != "
+            f"{_dtype_str(b.dtype)}"
+        )
+    inner_a = a.shape[-1]
+    inner_b = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+    if inner_a != inner_b:
+        rows = a.shape[-2] if a.ndim >= 2 else 1
+        cols = b.shape[-1] if b.ndim >= 2 else 1
+        if a.ndim == 2 and b.ndim == 1:
+            raise RuntimeError(
+                f"size mismatch, got input ({a.shape[0]}), mat ({a.shape[0]}x{a.shape[1]}), vec "
+                f"({b.shape[0]})"
+            )
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{inner_a} and {inner_b}x{cols})"
+        )
+
+
+def _dtype_str(dtype: DType) -> str:
+    return {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
+            "int32": "int", "int16": "short int", "int8": "signed char",
+            "uint8": "unsigned char", "bool": "bool"}[dtype.name]
+
+
+def _check_mask(mask: Any) -> Tensor:
+    if not isinstance(mask, Tensor):
+        mask = Tensor(mask)
+    if mask.dtype is not _dtype.bool_:
+        raise RuntimeError(
+            f"masked_fill_ only supports boolean masks, but got mask with dtype "
+            f"{_dtype_str(mask.dtype)}"
+        )
+    return mask
+
+
+def _check_index_tensor(index: Any, name: str) -> None:
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{name}(): argument 'index' must be Tensor, not {type(index).__name__}")
+    if index.dtype is not _dtype.int64 and index.dtype is not _dtype.int32:
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+
+
+def _check_index_range(index: Tensor, size: int) -> None:
+    array = index._array
+    if array.size and (array.max() >= size or array.min() < -size):
+        raise IndexError("index out of range in self")
+
+
+def _is_advanced(item: Any) -> bool:
+    if isinstance(item, Tensor):
+        return not (item.ndim == 0 and not item.dtype.is_floating_point
+                    and item.dtype is not _dtype.bool_)
+    return isinstance(item, list | np.ndarray | bool | np.bool_)
+
+
+def _advanced_index(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Convert an indexing key to NumPy's form (tensors become arrays)."""
+    out = []
+    for item in key:
+        if isinstance(item, Tensor):
+            if item.dtype.is_floating_point:
+                raise IndexError(
+                    "tensors used as indices must be long, int, byte or bool tensors"
+                )
+            out.append(item._array)
+        elif isinstance(item, list):
+            array = np.asarray(item)
+            if array.dtype.kind == "f":
+                raise IndexError(
+                    "tensors used as indices must be long, int, byte or bool tensors"
+                )
+            out.append(array)
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def _index_error(error: IndexError) -> IndexError:
+    return IndexError(str(error).replace("axis", "dimension"))
+
+
+def _getitem(x: Tensor, key: Any) -> Tensor:
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(_is_advanced(item) for item in key):
+        index = _advanced_index(key)
+        try:
+            x._array[index]  # validate bounds and shapes before recording anything
+        except IndexError as error:
+            raise _index_error(error) from None
+        return _apply(ops.index_p, x, index=index)
+    key = tuple(int(k) if isinstance(k, Tensor) else k for k in key)
+    consumed = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
+    if consumed > x.ndim:
+        raise IndexError(
+            f"too many indices for tensor of dimension {x.ndim}"
+        )
+    if builtins.sum(1 for k in key if k is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    out, dim, applied, had_slice = x, 0, False, False
+    for item in key:
+        if item is None:
+            out = out.unsqueeze(dim)
+            dim += 1
+            applied = True
+        elif item is Ellipsis:
+            dim += x.ndim - consumed
+        elif isinstance(item, slice):
+            size = out.shape[dim]
+            start, stop, step = item.indices(size)
+            if item.step is not None and item.step <= 0:
+                raise ValueError("step must be greater than zero")
+            stop = builtins.max(stop, start)
+            had_slice = True
+            if not (start == 0 and stop == size and step == 1):
+                out = _apply(ops.slice_p, out, dim=dim, start=start, stop=stop, step=step)
+                applied = True
+            dim += 1
+        elif isinstance(item, int | np.integer):
+            size = out.shape[dim]
+            if not -size <= item < size:
+                raise IndexError(
+                    f"index {item} is out of bounds for dimension {dim} with size {size}"
+                )
+            out = _apply(ops.select_p, out, dim=dim, index=int(item) % size)
+            applied = True
+        else:
+            raise IndexError(
+                "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables "
+                "are valid indices (got " + type(item).__name__ + ")"
+            )
+    if not applied:
+        if had_slice:
+            return _apply(ops.slice_p, x, dim=0, start=0, stop=x.shape[0], step=1)
+        return _apply(ops.alias_p, x)
+    return out
+
+
+def _setitem(x: Tensor, key: Any, value: Any) -> None:
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(_is_advanced(item) for item in key):
+        index = _advanced_index(key)
+        try:
+            x._array[index]
+        except IndexError as error:
+            raise _index_error(error) from None
+        values = value if isinstance(value, Tensor) else Tensor._from_array(
+            np.array(value, dtype=x._array.dtype))
+        x.index_put_(key, values)
+        return
+    view = _getitem(x, key)
+    if isinstance(value, Tensor):
+        view.copy_(value)
+    else:
+        view.fill_(value)
+
+
+def _indirect_view_error(view: Tensor) -> str:
+    meta = view._creation_meta
+    if meta == INFERENCE_MODE:
+        return (
+            "A view was created in inference mode and its base or another view of its base has "
+            "been modified inplace in normal mode. This view is the output of a function that "
+            "returns multiple views." if view._multi_output_view else
+            "A view was created in inference mode and its base or another view of its base has "
+            "been modified inplace in normal mode. Given that this use case is ambiguous and "
+            "error-prone, it is forbidden. You can clarify your code by moving both the view and "
+            "the inplace either both inside the inference_mode block (if you don't want the "
+            "inplace to be tracked) or both outside (if you want the inplace to be tracked)."
+        )
+    if meta == MULTI_OUTPUT_NODE:
+        return (
+            f"Output {view._output_nr} of a multi-output view function is a view and its base or"
+            " another view of its base has been modified inplace." + _MULTI_OUTPUT_ADVICE
+        )
+    if meta == IN_CUSTOM_FUNCTION:
+        return (
+            "A view was created inside a custom Function and its base or another view of its "
+            "base has been modified inplace." + _CUSTOM_FUNCTION_ADVICE
+        )
+    return (
+        "A view was created in no_grad mode and its base or another view of its base has been "
+        "modified inplace with grad mode enabled." + _NO_GRAD_VIEW_ADVICE
+    )
+
+
+def _check_device(value: Any) -> None:
+    if value is None:
+        return
+    if device(value).type != "cpu":
+        raise RuntimeError(
+            f"tapegrad has no '{device(value).type}' backend yet; only 'cpu' is supported"
+        )
+
+
+def _to_array(data: Any, dtype: Any) -> np.ndarray:
+    """Build a fresh array for ``tensor(data)`` with torch's dtype inference."""
+    target = None if dtype is None else _dtype.to_dtype(dtype)
+    if isinstance(data, Tensor):
+        array = data._array.copy()
+    elif isinstance(data, np.ndarray):
+        _dtype.from_numpy_dtype(data.dtype)
+        array = data.copy()
+    else:
+        array = np.array(_unwrap_nested(data))
+        if array.dtype == object:
+            raise TypeError("tensor(): could not build a tensor from ragged or mixed data")
+        if target is None:
+            if array.dtype.kind == "f":
+                array = array.astype(_dtype.get_default_dtype().np)
+            elif array.dtype.kind in "iu":
+                array = array.astype(np.int64)
+            elif array.dtype.kind == "b":
+                pass
+            elif array.size == 0:
+                array = array.astype(_dtype.get_default_dtype().np)
+            else:
+                raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+    if target is not None and array.dtype != target.np:
+        array = array.astype(target.np)
+    return array
+
+
+def _unwrap_nested(data: Any) -> Any:
+    if isinstance(data, Tensor):
+        return data._array
+    if isinstance(data, list | tuple):
+        return [_unwrap_nested(d) for d in data]
+    return data
+
+
+def _rebuild(array: np.ndarray, requires_grad: bool) -> Tensor:
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def _rng(generator: Any) -> np.random.Generator:
+    if generator is None:
+        return _state.default_generator.rng
+    return generator._rng
+
+
+# ----------------------------------------------------------------------------- printing
+def _format_tensor(t: Tensor) -> str:
+    prefix = "tensor("
+    array = t._array
+    summarize = array.size > 1000
+    body = _tensor_body(array, len(prefix), summarize)
+    suffixes = []
+    dtype = t.dtype
+    if array.size == 0 and array.shape != (0,):
+        suffixes.append(f"size={tuple(array.shape)}")
+    if dtype not in (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool_):
+        suffixes.append(f"dtype={dtype!r}")
+    grad_fn = None
+    try:
+        grad_fn = t.grad_fn
+        if grad_fn is not None:
+            suffixes.append(f"grad_fn=<{grad_fn.name()}>")
+        elif t.requires_grad:
+            suffixes.append("requires_grad=True")
+    except RuntimeError:
+        suffixes.append("grad_fn=<Invalid>")
+    text = prefix + body
+    for suffix in suffixes:
+        text += ", " + suffix
+    return text + ")"
+
+
+def _tensor_body(array: np.ndarray, indent: int, summarize: bool) -> str:
+    if array.size == 0:
+        return "[]"
+    values = _summarized(array) if summarize else array
+    formatter = _Formatter(values)
+    if array.ndim == 0:
+        return formatter.format(array.item())
+    return _nested_str(array, indent, summarize, formatter)
+
+
+def _summarized(array: np.ndarray, edge: int = 3) -> np.ndarray:
+    if array.ndim == 0:
+        return array
+    if array.shape[0] > 2 * edge:
+        parts = [array[:edge], array[-edge:]]
+    else:
+        parts = [array]
+    pieces = [np.stack([_summarized(p[i], edge) for i in range(p.shape[0])])
+              if p.ndim > 1 and p.shape[0] else p for p in parts]
+    flat = [p.reshape(-1) for p in pieces]
+    return np.concatenate(flat) if flat else array.reshape(-1)
+
+
+def _nested_str(array: np.ndarray, indent: int, summarize: bool, formatter: _Formatter) -> str:
+    edge = 3
+    if array.ndim == 1:
+        items = [formatter.format(v) for v in array.tolist()]
+        if summarize and len(items) > 2 * edge:
+            items = items[:edge] + ["..."] + items[-edge:]
+        per_line = builtins.max(1, (80 - indent) // (formatter.width + 2))
+        lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    count = array.shape[0]
+    if summarize and count > 2 * edge:
+        rows = [_nested_str(array[i], indent + 1, summarize, formatter) for i in range(edge)]
+        rows += ["..."]
+        rows += [_nested_str(array[i], indent + 1, summarize, formatter)
+                 for i in range(count - edge, count)]
+    else:
+        rows = [_nested_str(array[i], indent + 1, summarize, formatter) for i in range(count)]
+    separator = "," + "\n" * (array.ndim - 1) + " " * (indent + 1)
+    return "[" + separator.join(rows) + "]"
+
+
+class _Formatter:
+    """torch's element formatter: shared width, integer/fixed/scientific float modes."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.kind = values.dtype.kind
+        self.mode = "int"
+        flat = values.reshape(-1)
+        if self.kind == "f":
+            finite = flat[np.isfinite(flat)].astype(np.float64)
+            nonzero = np.abs(finite[finite != 0])
+            if nonzero.size == 0:
+                self.mode = "int_float"
+            else:
+                big, small = nonzero.max(), nonzero.min()
+                integral = bool(np.all(np.ceil(finite) == finite))
+                if integral:
+                    self.mode = "sci" if big / small > 1000 or big > 1e8 else "int_float"
+                else:
+                    self.mode = "sci" if big / small > 1000 or big > 1e8 or small < 1e-4 \
+                        else "fixed"
+        self.width = 1
+        self.width = builtins.max((len(self._raw(v)) for v in flat.tolist()), default=1)
+
+    def _raw(self, value: Any) -> str:
+        if self.kind == "b":
+            return str(bool(value))
+        if self.kind != "f":
+            return str(value)
+        if math.isnan(value) or math.isinf(value):
+            return str(value).replace("inf", "inf")
+        if self.mode == "int_float":
+            return f"{value:.0f}."
+        if self.mode == "sci":
+            return f"{value:.4e}"
+        return f"{value:.4f}"
+
+    def format(self, value: Any) -> str:
+        text = self._raw(value)
+        return " " * (self.width - len(text)) + text
+
+
+# ----------------------------------------------------------------------------- factories
+def _factory(array: np.ndarray, requires_grad: bool) -> Tensor:
+    out = Tensor._from_array(array)
+    if requires_grad:
+        if not out.dtype.is_floating_point:
+            raise RuntimeError(
+                "Only Tensors of floating point and complex dtype can require gradients"
+            )
+        out._requires_grad = True  # factories honour requires_grad in every mode (B76, B57)
+    return out
+
+
+def _factory_dtype(dtype: Any) -> np.dtype[Any]:
+    return (_dtype.get_default_dtype() if dtype is None else _dtype.to_dtype(dtype)).np
+
+
+def tensor(data: Any, *, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (nested lists, scalars, arrays or tensors).
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.tensor([[1, 2], [3, 4]])
+        tensor([[1, 2],
+                [3, 4]])
+        >>> tapegrad.tensor([1.0, 2.0], requires_grad=True)
+        tensor([1., 2.], requires_grad=True)
+    """
+    _check_device(device)
+    return _factory(_to_array(data, dtype), requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``data`` as a tensor, sharing memory with a tensor or NumPy array when the dtype fits."""
+    _check_device(device)
+    if isinstance(data, Tensor):
+        return data if dtype is None else data.to(dtype)
+    if isinstance(data, np.ndarray) and (dtype is None or _dtype.to_dtype(dtype).np == data.dtype):
+        return from_numpy(data)
+    return tensor(data, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``array`` (writes through both ways).
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> a = np.zeros(2, dtype=np.float32)
+        >>> t = tapegrad.from_numpy(a)
+        >>> t[0] = 5
+        >>> a
+        array([5., 0.], dtype=float32)
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    _dtype.from_numpy_dtype(array.dtype)
+    return Tensor._from_array(array)
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+          out: Any = None) -> Tensor:
+    """A tensor of zeros. Example: ``tapegrad.zeros(2, 3)``.
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.zeros(2)
+        tensor([0., 0.])
+    """
+    _check_device(device)
+    return _factory(np.zeros(_shape_arg(size), dtype=_factory_dtype(dtype)), requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones.
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.ones(2, dtype=tapegrad.int64)
+        tensor([1, 1])
+    """
+    _check_device(device)
+    return _factory(np.ones(_shape_arg(size), dtype=_factory_dtype(dtype)), requires_grad)
+
+
+def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``fill_value`` (dtype inferred from it, as in torch).
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.full((2,), 7)
+        tensor([7, 7])
+    """
+    _check_device(device)
+    if dtype is None:
+        dtype = _dtype.scalar_dtype(fill_value)
+    return _factory(np.full(_shape_arg((size,)), fill_value, dtype=_factory_dtype(dtype)),
+                    requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor (tapegrad fills it with zeros).
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.empty(2, 3).shape
+        tapegrad.Size([2, 3])
+    """
+    _check_device(device)
+    return _factory(np.zeros(_shape_arg(size), dtype=_factory_dtype(dtype)), requires_grad)
+
+
+def _like_dtype(x: Tensor, dtype: Any) -> Any:
+    return x.dtype if dtype is None else dtype
+
+
+def zeros_like(x: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+    """Zeros with the shape (and dtype) of ``x``.
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.zeros_like(tapegrad.ones(2))
+        tensor([0., 0.])
+    """
+    return zeros(x.shape, dtype=_like_dtype(x, dtype), device=device, requires_grad=requires_grad)
+
+
+def ones_like(x: Tensor, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+    """Ones with the shape (and dtype) of ``x``.
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.ones_like(tapegrad.zeros(2))
+        tensor([1., 1.])
+    """
+    return ones(x.shape, dtype=_like_dtype(x, dtype), device=device, requires_grad=requires_grad)
+
+
+def full_like(x: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+    """``fill_value`` with the shape (and dtype) of ``x``.
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.full_like(tapegrad.zeros(2), 3.5)
+        tensor([3.5000, 3.5000])
+    """
+    return full(x.shape, fill_value, dtype=_like_dtype(x, dtype), device=device,
+                requires_grad=requires_grad)
+
+
+def empty_like(x: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+    """An uninitialised tensor shaped like ``x``.
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.empty_like(tapegrad.ones(3)).shape
+        tapegrad.Size([3])
+    """
+    return empty(x.shape, dtype=_like_dtype(x, dtype), device=device, requires_grad=requires_grad)
+
+
+class Generator:
+    """A random-number generator; pass it as ``generator=`` to random functions.
+
+    Example:
+        >>> import tapegrad
+        >>> g = tapegrad.Generator().manual_seed(0)
+        >>> a = tapegrad.rand(2, generator=g)
+        >>> b = tapegrad.rand(2, generator=tapegrad.Generator().manual_seed(0))
+        >>> bool((a == b).all())
+        True
+    """
+
+    def __init__(self, device: Any = "cpu") -> None:
+        self._seed = 67280421310721
+        self._rng = np.random.default_rng(self._seed)
+
+    def manual_seed(self, seed: int) -> Generator:
+        self._seed = int(seed)
+        self._rng = np.random.default_rng(self._seed)
+        return self
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def seed(self) -> int:
+        seed = int(np.random.SeedSequence().entropy % (2**63))
+        self.manual_seed(seed)
+        return seed
+
+    def get_state(self) -> Tensor:
+        state = self._rng.bit_generator.state
+        text = repr(state).encode()
+        return Tensor._from_array(np.frombuffer(text, dtype=np.uint8).copy())
+
+    def set_state(self, state: Tensor) -> Generator:
+        import ast
+
+        self._rng.bit_generator.state = ast.literal_eval(bytes(state._array).decode())
+        return self
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the default generator (affects rand, randn, randint, normal, dropout, init).
+
+    Example:
+        >>> import tapegrad
+        >>> _ = tapegrad.manual_seed(0)
+        >>> a = tapegrad.rand(3)
+        >>> _ = tapegrad.manual_seed(0)
+        >>> bool((a == tapegrad.rand(3)).all())
+        True
+    """
+    generator = Generator().manual_seed(seed)
+    _state.default_generator.rng = generator._rng
+    return generator
+
+
+def seed() -> int:
+    """Seed the default generator non-deterministically; return the seed."""
+    value = int(np.random.SeedSequence().entropy % (2**63))
+    manual_seed(value)
+    return value
+
+
+def initial_seed() -> int:
+    return 0
+
+
+def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples on [0, 1).
+
+    Example:
+        >>> import tapegrad
+        >>> x = tapegrad.rand(2, 3)
+        >>> x.shape, bool(((x >= 0) & (x < 1)).all())
+        (tapegrad.Size([2, 3]), True)
+    """
+    _check_device(device)
+    values = _rng(generator).random(_shape_arg(size))
+    return _factory(values.astype(_factory_dtype(dtype)), requires_grad)
+
+
+def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples.
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.randn(4, requires_grad=True).requires_grad
+        True
+    """
+    _check_device(device)
+    values = _rng(generator).standard_normal(_shape_arg(size))
+    return _factory(values.astype(_factory_dtype(dtype)), requires_grad)
+
+
+def randint(low: int, high: Any = None, size: Any = None, *, generator: Any = None,
+            dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Random integers in [low, high) (``randint(high, size)`` also works, as in torch).
+
+    Example:
+        >>> import tapegrad
+        >>> x = tapegrad.randint(0, 10, (5,))
+        >>> x.dtype, bool(((x >= 0) & (x < 10)).all())
+        (tapegrad.int64, True)
+    """
+    _check_device(device)
+    if size is None:
+        low, high, size = 0, low, high
+    values = _rng(generator).integers(low, high, _shape_arg((size,)))
+    target = _dtype.int64 if dtype is None else _dtype.to_dtype(dtype)
+    return _factory(values.astype(target.np), requires_grad)
+
+
+def randperm(n: int, *, generator: Any = None, dtype: Any = None) -> Tensor:
+    """A random permutation of ``0..n-1``.
+
+    Example:
+        >>> import tapegrad
+        >>> sorted(tapegrad.randperm(4).tolist())
+        [0, 1, 2, 3]
+    """
+    target = _dtype.int64 if dtype is None else _dtype.to_dtype(dtype)
+    return _factory(_rng(generator).permutation(n).astype(target.np), False)
+
+
+def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: Any = None,
+           dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Normal samples with the given mean and std (tensors broadcast, as in torch).
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.normal(0.0, 1.0, size=(3,)).shape
+        tapegrad.Size([3])
+    """
+    rng = _rng(generator)
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        m, s = _as_array(mean), _as_array(std)
+        shape = np.broadcast_shapes(m.shape, s.shape)
+        like = mean if isinstance(mean, Tensor) else std
+        values = rng.normal(m, s, shape).astype(like._array.dtype)
+        return _factory(values, requires_grad)
+    if size is None:
+        raise TypeError("normal() missing required argument 'size'")
+    values = rng.normal(mean, std, _shape_arg((size,)))
+    return _factory(values.astype(_factory_dtype(dtype)), requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``.
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.arange(3)
+        tensor([0, 1, 2])
+        >>> tapegrad.arange(0, 1, 0.25)
+        tensor([0.0000, 0.2500, 0.5000, 0.7500])
+    """
+    _check_device(device)
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    args = (start, end, step)
+    if dtype is None:
+        is_float = any(isinstance(a, float) or (isinstance(a, Tensor) and a.is_floating_point())
+                       for a in args)
+        dtype = _dtype.get_default_dtype() if is_float else _dtype.int64
+    args = tuple(a.item() if isinstance(a, Tensor) else a for a in args)
+    count = builtins.max(math.ceil((args[1] - args[0]) / args[2]), 0)
+    values = args[0] + np.arange(count, dtype=np.float64) * args[2]
+    target = _dtype.to_dtype(dtype)
+    if not target.is_floating_point:
+        values = np.arange(args[0], args[1], args[2])
+    return _factory(values.astype(target.np), requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive.
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.linspace(0, 1, 3)
+        tensor([0.0000, 0.5000, 1.0000])
+    """
+    _check_device(device)
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    values = np.linspace(float(start), float(end), steps)
+    return _factory(values.astype(_factory_dtype(dtype)), requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    """The identity matrix (``n x m``).
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.eye(2)
+        tensor([[1., 0.],
+                [0., 1.]])
+    """
+    _check_device(device)
+    return _factory(np.eye(n, m, dtype=_factory_dtype(dtype)), requires_grad)
+
+
+# ----------------------------------------------------------------------------- functions
+def where(condition: Any, input: Any = None, other: Any = None) -> Any:
+    """Elements of ``input`` where ``condition`` holds, else of ``other``.
+
+    Example:
+        >>> import tapegrad
+        >>> x = tapegrad.tensor([1.0, -2.0, 3.0])
+        >>> tapegrad.where(x > 0, x, 0.0)
+        tensor([1., 0., 3.])
+    """
+    condition = condition if isinstance(condition, Tensor) else Tensor(condition)
+    if input is None and other is None:
+        return condition.nonzero(as_tuple=True)
+    if condition.dtype is not _dtype.bool_:
+        raise RuntimeError(
+            f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+            f"{_type_title(condition.dtype)}"
+        )
+    tensors = [a for a in (input, other) if isinstance(a, Tensor)]
+    scalars = [a for a in (input, other) if not isinstance(a, Tensor)]
+    dtype = _dtype.result_type([t.dtype for t in tensors if t.ndim],
+                               [t.dtype for t in tensors if not t.ndim], scalars)
+    x = input.to(dtype) if isinstance(input, Tensor) else Tensor._from_array(
+        np.array(input).astype(dtype.np))
+    y = other.to(dtype) if isinstance(other, Tensor) else Tensor._from_array(
+        np.array(other).astype(dtype.np))
+    return _apply(ops.where_p, condition, x, y)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate tensors along an existing dimension.
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.cat([tapegrad.ones(2), tapegrad.zeros(1)])
+        tensor([1., 1., 0.])
+    """
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(
+                "expected Tensor as element 0 in argument 0, but got " + type(t).__name__
+            )
+    kept = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    reference = kept[0]
+    dim = _wrap_dim(dim, reference.ndim)
+    for index, t in enumerate(kept):
+        if t.ndim != reference.ndim:
+            raise RuntimeError(
+                f"Tensors must have same number of dimensions: got {reference.ndim} and {t.ndim}"
+            )
+        for d in range(t.ndim):
+            if d != dim and t.shape[d] != reference.shape[d]:
+                raise RuntimeError(
+                    f"Sizes of tensors must match except in dimension {dim}. Expected size "
+                    f"{reference.shape[d]} but got size {t.shape[d]} for tensor number {index} "
+                    "in the list."
+                )
+    dtype = _dtype.result_type([t.dtype for t in tensors], [], [])
+    converted = [t if t.dtype is dtype else t.to(dtype) for t in tensors]
+    if len(kept) != len(tensors):
+        converted = [c for c, t in zip(converted, tensors, strict=True)
+                     if not (t.ndim == 1 and t.shape[0] == 0)] or converted[:1]
+    return _apply(ops.cat_p, *converted, dim=dim)
+
+
+concat = cat
+concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Stack same-shaped tensors along a new dimension.
+
+    Example:
+        >>> import tapegrad
+        >>> tapegrad.stack([tapegrad.ones(2), tapegrad.zeros(2)]).shape
+        tapegrad.Size([2, 2])
+    """
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shape = tensors[0].shape
+    for index, t in enumerate(tensors):
+        if t.shape != shape:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 "
+                f"and {list(t.shape)} at entry {index}"
+            )
+    dtype = _dtype.result_type([t.dtype for t in tensors], [], [])
+    converted = [t if t.dtype is dtype else t.to(dtype) for t in tensors]
+    return _apply(ops.stack_p, *converted, dim=_wrap_dim(dim, len(shape) + 1))
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation, e.g. ``einsum("ij,jk->ik", a, b)``.
+
+    Example:
+        >>> import tapegrad
+        >>> a = tapegrad.ones(2, 3)
+        >>> tapegrad.einsum("ij->j", a)
+        tensor([2., 2., 2.])
+    """
+    if len(operands) == 1 and isinstance(operands[0], list | tuple):
+        operands = tuple(operands[0])
+    explicit = _explicit_einsum(equation.replace(" ", ""), [t.ndim for t in operands])
+    return _apply(ops.einsum_p, *operands, equation=explicit)
+
+
+def _explicit_einsum(equation: str, ndims: list[int]) -> str:
+    """Spell out ``...`` and the implicit output so the gradient rule sees plain letters."""
+    inputs, arrow, output = equation.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(ndims):
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation")
+    letters = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+               if c not in equation]
+    ellipsis_len = builtins.max(
+        [n - len(t.replace("...", "")) for t, n in zip(terms, ndims, strict=True) if "..." in t],
+        default=0)
+    fill = "".join(letters[:ellipsis_len])
+    expanded = []
+    for t, n in zip(terms, ndims, strict=True):
+        if "..." in t:
+            k = n - len(t.replace("...", ""))
+            t = t.replace("...", fill[ellipsis_len - k:])
+        if len(t) != n:
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation ({len(t)}) does not match "
+                f"the number of dimensions ({n}) for operand 0 and no ellipsis was given"
+            )
+        expanded.append(t)
+    if arrow:
+        output = output.replace("...", fill)
+    else:
+        counts: dict[str, int] = {}
+        for c in "".join(expanded):
+            counts[c] = counts.get(c, 0) + 1
+        output = fill + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in fill))
+    return ",".join(expanded) + "->" + output
+
+
+def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
+    shape = np.broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(t.expand(shape) for t in tensors)
+
+
+def is_tensor(obj: Any) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(x: Tensor) -> int:
+    return x.numel()
