@@ -208,8 +208,9 @@ class SavedTensor:
         if value is None:
             raise RuntimeError(_SECOND_BACKWARD)
         if value._vc.value != self._version:
-            current = self._output_ref() if self._output_ref is not None else value
-            raise RuntimeError(_modified_message(current or value, value._vc.value,
+            current = self._output_ref() if self._output_ref is not None else None
+            raise RuntimeError(_modified_message(value if current is None else current,
+                                                 value._vc.value,
                                                  self._version, owner, output_nr))
         if self._is_output:
             return value._with_history(owner, output_nr)
@@ -250,10 +251,12 @@ class PrimitiveNode(Node):
     __slots__ = ("prim", "saved", "needs")
 
     def __init__(self, prim: Any, next_edges: tuple[Edge, ...], in_meta: tuple[Any, ...],
-                 out_meta: tuple[Any, ...], saved: dict[str, Any]) -> None:
+                 out_meta: tuple[Any, ...], saved: dict[str, Any],
+                 needs: tuple[bool, ...]) -> None:
         super().__init__(next_edges, in_meta, out_meta)
         self.prim = prim
         self.saved = saved
+        self.needs = needs  # which inputs' rules run (an edge, or CopySlices wants it)
 
     def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
         prim = self.prim
@@ -271,8 +274,8 @@ class PrimitiveNode(Node):
         if prim.variadic:
             return tuple(prim.vjp(**{a: env[a] for a in prim.rule_args[0]}))
         results: list[Tensor | None] = []
-        for edge, rule, args in zip(self.next_edges, prim.vjp, prim.rule_args, strict=True):
-            if edge is None or rule is None:
+        for need, rule, args in zip(self.needs, prim.vjp, prim.rule_args, strict=True):
+            if not need or rule is None:
                 results.append(None)
             else:
                 results.append(rule(**{a: env[a] for a in args}))

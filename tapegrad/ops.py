@@ -803,7 +803,7 @@ view_scatter_p = Primitive("view_scatter", _view_scatter,
 
 
 def _select(x: Any, *, dim: int, index: int) -> Any:
-    key = (slice(None),) * dim + (index,)
+    key = (slice(None),) * dim + (index, Ellipsis)  # the Ellipsis keeps a 0-d result a view
     return x[key]
 
 

@@ -195,12 +195,16 @@ def _shape_of(value: Any) -> tuple[int, ...]:
 
 
 def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
-            params: dict[str, Any], saved_inputs: Sequence[Any] | None = None) -> Node:
-    """Attach a backward node for ``prim`` to ``outs`` (the only constructor of op nodes)."""
+            params: dict[str, Any], saved_inputs: Sequence[Any] | None = None,
+            force_first: bool = False) -> Node:
+    """Attach a backward node for ``prim`` to ``outs`` (the only constructor of op nodes).
+
+    ``force_first``: compute input 0's gradient even without an edge (CopySlices needs it).
+    """
     edges = tuple(a._edge() if isinstance(a, Tensor) else None for a in args)
     in_meta = tuple((a._array.shape, a.dtype) if isinstance(a, Tensor) else None for a in args)
     out_meta = tuple((o._array.shape, o.dtype) for o in outs)
-    needs = tuple(edge is not None for edge in edges)
+    needs = tuple(edge is not None or (force_first and i == 0) for i, edge in enumerate(edges))
     saved: dict[str, Any] = {}
     sources = args if saved_inputs is None else saved_inputs
     names = prim.input_names
@@ -222,7 +226,7 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
         else:
             value = sources[names.index(name)]
             saved[name] = SavedTensor(value) if isinstance(value, Tensor) else value
-    node = prim.node_class(prim, edges, in_meta, out_meta, saved)
+    node = prim.node_class(prim, edges, in_meta, out_meta, saved, needs)
     for index, out in enumerate(outs):
         if out._array.dtype.kind == "f":
             out._grad_fn = node
@@ -371,10 +375,13 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, **params: Any) -> 
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         first = prim.input_names[0]
         old_self = self._snapshot() if first in prim.saved_names(needs) else self
-        for other in other_tensors:  # fail before writing if an inference tensor must be saved
-            name = prim.input_names[args.index(other)] if other in args else None
-            if other._is_inference and name in prim.saved_names(needs):
-                SavedTensor(other)
+        saved_names = prim.saved_names(needs)
+        for position, arg in enumerate(args[1:], start=1):
+            # fail before writing if an inference tensor would have to be saved
+            if isinstance(arg, Tensor) and arg._is_inference and (
+                prim.variadic or prim.input_names[position] in saved_names
+            ):
+                SavedTensor(arg)
         old_edge_tensor = self._detached_history()
     self._array[...] = data
     self._bump()
@@ -398,7 +405,8 @@ def _rebase(self: Tensor, prim: ops.Primitive, old: Tensor, old_self: Tensor,
         return
     # In-place on a view: record the op on the view's value, then a CopySlices on the base.
     result = self._alias()
-    node = _record(prim, (old, *others), (result,), params, saved_inputs=(old_self, *others))
+    node = _record(prim, (old, *others), (result,), params, saved_inputs=(old_self, *others),
+                   force_first=True)
     base = self._base
     base_edge = base._edge()
     copy_slices = CopySlices(base, self._view_chain, node, base_edge)
@@ -420,9 +428,8 @@ class CopySlices(Node):
     __slots__ = ("chain", "fn")
 
     def __init__(self, base: Tensor, chain: tuple[Any, ...], fn: Node, base_edge: Any) -> None:
-        super().__init__((base_edge, *fn.next_edges[1:]), (base._array.shape, base.dtype,)
-                         and ((base._array.shape, base.dtype), *fn.in_meta[1:]),
-                         ((base._array.shape, base.dtype),))
+        meta = (base._array.shape, base.dtype)
+        super().__init__((base_edge, *fn.next_edges[1:]), (meta, *fn.in_meta[1:]), (meta,))
         self.chain = chain
         self.fn = fn
 
@@ -435,17 +442,11 @@ class CopySlices(Node):
             view_grad = region.zeros_like()
         elif tuple(view_grad.shape) != tuple(region.shape):
             view_grad = view_grad.sum_to_size(region.shape)
-        with _state.switch(grad_enabled=_state.current().grad_enabled):
-            _region_write(grad, self.chain, view_grad)
+        ops.replay(grad, self.chain).copy_(view_grad)
         return (grad, *results[1:])
 
     def release(self) -> None:
         self.fn.release()
-
-
-def _region_write(grad: Tensor, chain: tuple[Any, ...], value: Tensor) -> None:
-    region = ops.replay(grad, chain)
-    region.copy_(value)
 
 
 # ----------------------------------------------------------------------------- the Tensor

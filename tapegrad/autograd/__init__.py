@@ -1,0 +1,34 @@
+"""tapegrad.autograd: mirrors ``torch.autograd`` (backward, grad, modes, Function, gradcheck)."""
+
+from tapegrad._engine import backward, grad
+from tapegrad.autograd import grad_mode
+from tapegrad.autograd.grad_mode import (
+    _force_original_view_tracking,
+    _unsafe_preserve_version_counter,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    is_multithreading_enabled,
+    is_view_replay_enabled,
+    no_grad,
+    set_grad_enabled,
+    set_multithreading_enabled,
+)
+
+__all__ = [
+    "_force_original_view_tracking",
+    "_unsafe_preserve_version_counter",
+    "backward",
+    "enable_grad",
+    "grad",
+    "grad_mode",
+    "inference_mode",
+    "is_grad_enabled",
+    "is_inference_mode_enabled",
+    "is_multithreading_enabled",
+    "is_view_replay_enabled",
+    "no_grad",
+    "set_grad_enabled",
+    "set_multithreading_enabled",
+]
