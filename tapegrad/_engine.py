@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -182,7 +183,7 @@ class SavedTensor:
     be a reference cycle; ``unpack`` re-attaches the owning node (torch's SavedVariable).
     """
 
-    __slots__ = ("_value", "_version", "_is_output", "_output_ref", "_had_history")
+    __slots__ = ("_value", "_version", "_is_output", "_had_history")
 
     def __init__(self, tensor: Tensor, is_output: bool = False) -> None:
         if tensor._vc is None:
@@ -196,11 +197,9 @@ class SavedTensor:
         self._is_output = is_output
         if is_output:
             self._value = tensor._alias()
-            self._output_ref = weakref.ref(tensor)
             self._had_history = False
         else:
             self._value = tensor
-            self._output_ref = None
             self._had_history = tensor.requires_grad
 
     def unpack(self, owner: Node | None = None, output_nr: int = 0) -> Tensor:
@@ -208,10 +207,12 @@ class SavedTensor:
         if value is None:
             raise RuntimeError(_SECOND_BACKWARD)
         if value._vc.value != self._version:
-            current = self._output_ref() if self._output_ref is not None else None
-            raise RuntimeError(_modified_message(value if current is None else current,
-                                                 value._vc.value,
-                                                 self._version, owner, output_nr))
+            # torch names the owning node for a saved output, the current node for an input
+            if self._is_output:
+                node, nr = owner, output_nr
+            else:
+                node, nr = value._grad_fn_for_message(), value._output_nr
+            raise RuntimeError(_modified_message(value, node, nr, self._version))
         if self._is_output:
             return value._with_history(owner, output_nr)
         if self._had_history and not value.requires_grad:
@@ -223,25 +224,22 @@ class SavedTensor:
 
     def release(self) -> None:
         self._value = None
-        self._output_ref = None
 
 
-def _modified_message(tensor: Tensor, version: int, expected: int, owner: Node | None,
-                      output_nr: int) -> str:
+def _modified_message(tensor: Tensor, node: Node | None, output_nr: int, expected: int) -> str:
     shape = ", ".join(str(s) for s in tensor.shape)
     text = (
         "one of the variables needed for gradient computation has been modified by an inplace "
         f"operation: [tapegrad.{tensor.dtype.legacy_name} [{shape}]]"
     )
-    grad_fn = tensor._grad_fn_for_message()
-    if grad_fn is not None:
-        name = grad_fn.name()
+    if node is not None:
+        name = node.name()
         short = name[: name.rindex("Backward")] if "Backward" in name else name
-        text += f", which is output {tensor._output_nr} of {short},"
+        text += f", which is output {output_nr} of {short},"
     return (
-        f"{text} is at version {version}; expected version {expected} instead. Hint: enable "
-        "anomaly detection to find the operation that failed to compute its gradient, with "
-        "torch.autograd.set_detect_anomaly(True, check_nan=False)."
+        f"{text} is at version {tensor._vc.value}; expected version {expected} instead. Hint: "
+        "enable anomaly detection to find the operation that failed to compute its gradient, "
+        "with torch.autograd.set_detect_anomaly(True, check_nan=False)."
     )
 
 
@@ -553,6 +551,16 @@ def backward(
         )
     if retain_graph is None:
         retain_graph = create_graph
+    if create_graph:
+        warnings.warn(
+            "Using backward() with create_graph=True will create a reference cycle between the "
+            "parameter and its gradient which can cause a memory leak. We recommend using "
+            "autograd.grad when creating the graph to avoid this. If you have to use this "
+            "function, make sure to reset the .grad fields of your parameters to None after use "
+            "to break the cycle and avoid the leak.",
+            UserWarning,
+            stacklevel=3,
+        )
     seeds = _seed_gradients(tensors, grad_tensors)
     roots, root_grads = _roots(tensors, seeds)
     if inputs is not None and len(inputs) == 0:

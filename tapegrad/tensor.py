@@ -157,10 +157,10 @@ def _make_views(prim: ops.Primitive, source: Tensor, outs: tuple[Tensor, ...],
     base = source._base if source._base is not None else source
     if modes.inference_mode:
         meta = INFERENCE_MODE
-    elif prim.multi_output and (record or not modes.grad_enabled):
-        meta = MULTI_OUTPUT_NODE if modes.grad_enabled else NO_GRAD_MODE
     elif not modes.grad_enabled:
         meta = NO_GRAD_MODE
+    elif prim.multi_output:
+        meta = MULTI_OUTPUT_NODE
     else:
         meta = DEFAULT
     if source._base is not None and source._creation_meta != DEFAULT and meta == DEFAULT:
@@ -168,6 +168,7 @@ def _make_views(prim: ops.Primitive, source: Tensor, outs: tuple[Tensor, ...],
     chain = source._view_chain
     for index, out in enumerate(outs):
         out._is_inference = False
+        out._multi_output_view = prim.multi_output or source._multi_output_view
         out._vc = source._vc
         out._base = base
         out._attr_version = source._vc.value
@@ -294,7 +295,12 @@ def _view_inplace_error(view: Tensor, value_requires_grad: bool) -> str | None:
         )
     if meta == MULTI_OUTPUT_NODE:
         node = view._grad_fn
-        name = _short_name(node.name()) if node is not None else "MultiOutputView"
+        if not base_requires_grad or node is None:
+            return (
+                "A view was created in no_grad mode and is being modified inplace with grad mode "
+                "enabled." + _MULTI_OUTPUT_ADVICE
+            )
+        name = _short_name(node.name())
         return (
             f"Output {view._output_nr} of {name} is a view and is being modified inplace."
             + _MULTI_OUTPUT_ADVICE
@@ -2480,6 +2486,8 @@ def _setitem(x: Tensor, key: Any, value: Any) -> None:
         return
     view = _getitem(x, key)
     if isinstance(value, Tensor):
+        while value.ndim > view.ndim and value.shape[0] == 1:  # torch drops leading 1-dims
+            value = value[0]
         view.copy_(value)
     else:
         view.fill_(value)
