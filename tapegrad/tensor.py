@@ -135,7 +135,8 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
         and modes.grad_enabled
         and not modes.inference_mode
         and any(t.requires_grad for t in tensors)
-        and not builtins.all(t._is_inference for t in tensors)
+        # torch wraps Python numbers in normal tensors, so only all-inference operands bypass
+        and not (len(tensors) == len(args) and builtins.all(t._is_inference for t in tensors))
         and outs[0]._array.dtype.kind == "f"
     )
     if modes.inference_mode:
@@ -152,8 +153,11 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
 def _make_views(prim: ops.Primitive, source: Tensor, outs: tuple[Tensor, ...],
                 params: dict[str, Any], modes: _state.Modes, record: bool) -> None:
     """Make ``outs`` views of ``source``: shared version counter, ``_base``, replay chain."""
-    if source._is_inference:
-        return  # views of inference tensors are plain inference tensors (torch B59)
+    if source._is_inference:  # views of inference tensors are plain inference tensors (B59)
+        for out in outs:
+            out._vc = None
+            out._is_inference = True
+        return
     base = source._base if source._base is not None else source
     if modes.inference_mode:
         meta = INFERENCE_MODE
