@@ -7,6 +7,7 @@ The engine never imports ``tensor``: it only calls methods on the tensors it is 
 
 from __future__ import annotations
 
+import concurrent.futures
 import heapq
 import threading
 import warnings
@@ -431,51 +432,133 @@ def run_backward(
     ready = [(-node.seq, id(node), node) for node in set(root_nodes)
              if task.dependencies.get(node, 0) == 0]
     heapq.heapify(ready)
-    needed_set = task.needed
     previous = _state.update(grad_enabled=create_graph)
     try:
-        while ready:
-            _, _, node = heapq.heappop(ready)
-            grads_in = buffers.pop(node, None) or [None] * len(node.out_meta)
-            if any(g is not None for g in grads_in):
-                grads_in = node._input_hooks(grads_in)
-            capture = task.captures.get(node)
-            if capture:
-                for nr, index in capture:
-                    task.captured[index] = grads_in[nr]
-            run = needed_set is None or (
-                node in needed_set
-                and ((isinstance(node, AccumulateGrad) and accumulate)
-                     or any(e is not None and e[0] in needed_set for e in node.next_edges))
-            )
-            outputs: tuple[Any, ...] = ()
-            if run and any(g is not None for g in grads_in):
-                outputs = node.apply(tuple(grads_in))
-                if node._post_hooks:
-                    for fn in list(node._post_hooks.values()):
-                        result = fn(outputs, tuple(grads_in))
-                        if result is not None:
-                            outputs = _check_hook_result(result, len(outputs), "post")
-                if not retain_graph:
-                    node.release()
-            for index, edge in enumerate(node.next_edges):
-                if edge is None:
-                    continue
-                child, nr = edge
-                grad = outputs[index] if index < len(outputs) else None
-                if grad is not None and (needed_set is None or child in needed_set):
-                    grad = _fit(grad, node.in_meta[index], node, index)
-                    buffer = buffers.get(child)
-                    if buffer is None:
-                        buffer = buffers[child] = [None] * len(child.out_meta)
-                    buffer[nr] = grad if buffer[nr] is None else buffer[nr] + grad
-                remaining = task.dependencies[child] - 1
-                task.dependencies[child] = remaining
-                if remaining == 0:
-                    heapq.heappush(ready, (-child.seq, id(child), child))
+        if previous.multithreading and not _state.in_backward_worker() and any(
+            _is_heavy(node) for node in order
+        ):
+            _execute_threaded(task, ready, retain_graph, accumulate)
+        else:
+            while ready:
+                node = heapq.heappop(ready)[2]
+                outputs = _run_node(node, _take_buffer(task, node), task, retain_graph,
+                                    accumulate)
+                _propagate(node, outputs, task, ready)
     finally:
         _state.install(previous)
     return task.captured
+
+
+# A node is worth a worker thread when its arrays are big enough that NumPy's time (which
+# releases the GIL) dwarfs the Python overhead of handing it over.
+_HEAVY_ELEMENTS = 1 << 16
+
+
+def _is_heavy(node: Node) -> bool:
+    return any(meta is not None and _numel(meta[0]) >= _HEAVY_ELEMENTS
+               for meta in (*node.out_meta, *node.in_meta))
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
+
+
+def _take_buffer(task: _GraphTask, node: Node) -> list[Any]:
+    return task.buffers.pop(node, None) or [None] * len(node.out_meta)
+
+
+def _run_node(node: Node, grads_in: list[Any], task: _GraphTask, retain_graph: bool,
+              accumulate: bool) -> tuple[Any, ...]:
+    """Hooks, capture and ``apply`` for one ready node; returns its input gradients."""
+    if any(g is not None for g in grads_in):
+        grads_in = node._input_hooks(grads_in)
+    capture = task.captures.get(node)
+    if capture:
+        for nr, index in capture:
+            task.captured[index] = grads_in[nr]
+    needed = task.needed
+    run = needed is None or (
+        node in needed
+        and ((isinstance(node, AccumulateGrad) and accumulate)
+             or any(e is not None and e[0] in needed for e in node.next_edges))
+    )
+    outputs: tuple[Any, ...] = ()
+    if run and any(g is not None for g in grads_in):
+        outputs = node.apply(tuple(grads_in))
+        if node._post_hooks:
+            for fn in list(node._post_hooks.values()):
+                result = fn(outputs, tuple(grads_in))
+                if result is not None:
+                    outputs = _check_hook_result(result, len(outputs), "post")
+        if not retain_graph:
+            node.release()
+    return outputs
+
+
+def _propagate(node: Node, outputs: tuple[Any, ...], task: _GraphTask,
+               ready: list[tuple[int, int, Node]]) -> None:
+    """Add ``node``'s input gradients into its children's buffers; queue children now ready."""
+    needed = task.needed
+    buffers = task.buffers
+    dependencies = task.dependencies
+    for index, edge in enumerate(node.next_edges):
+        if edge is None:
+            continue
+        child, nr = edge
+        grad = outputs[index] if index < len(outputs) else None
+        if grad is not None and (needed is None or child in needed):
+            grad = _fit(grad, node.in_meta[index], node, index)
+            buffer = buffers.get(child)
+            if buffer is None:
+                buffer = buffers[child] = [None] * len(child.out_meta)
+            buffer[nr] = grad if buffer[nr] is None else buffer[nr] + grad
+        remaining = dependencies[child] - 1
+        dependencies[child] = remaining
+        if remaining == 0:
+            heapq.heappush(ready, (-child.seq, id(child), child))
+
+
+def _execute_threaded(task: _GraphTask, ready: list[tuple[int, int, Node]], retain_graph: bool,
+                      accumulate: bool) -> None:
+    """Run independent heavy nodes on the worker pool while this thread runs the others.
+
+    Only this thread touches the buffers and dependency counts; workers run ``_run_node``
+    under this thread's modes (grad mode = create_graph).
+    """
+    pool = _state.backward_pool()
+    modes = _state.current()
+    running: dict[Any, Node] = {}
+    error: BaseException | None = None
+    while (ready or running) and error is None:
+        while ready and error is None:
+            node = heapq.heappop(ready)[2]
+            grads_in = _take_buffer(task, node)
+            if _is_heavy(node) and (ready or running):
+                future = pool.submit(_state.run_as_backward_worker, modes, _run_node, node,
+                                     grads_in, task, retain_graph, accumulate)
+                running[future] = node
+                continue
+            try:
+                _propagate(node, _run_node(node, grads_in, task, retain_graph, accumulate),
+                           task, ready)
+            except BaseException as exc:  # let running workers finish before raising
+                error = exc
+        if running:
+            done, _ = concurrent.futures.wait(running, return_when="FIRST_COMPLETED")
+            for future in done:
+                node = running.pop(future)
+                if error is None:
+                    try:
+                        _propagate(node, future.result(), task, ready)
+                    except BaseException as exc:
+                        error = exc
+    if running:
+        concurrent.futures.wait(running)
+    if error is not None:
+        raise error
 
 
 def _fit(grad: Tensor, meta: tuple[Any, Any], node: Node, index: int) -> Tensor:

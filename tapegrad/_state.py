@@ -11,8 +11,10 @@ depend on the interpreter's ``thread_inherit_context`` flag.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -122,6 +124,44 @@ class _ForwardLevels:
 
 
 forward_levels = _ForwardLevels()
+
+class _BackwardPool:
+    """The engine's worker threads for multithreaded backward, created on first use."""
+
+    __slots__ = ("executor", "lock", "local")
+
+    def __init__(self) -> None:
+        self.executor: ThreadPoolExecutor | None = None
+        self.lock = threading.Lock()
+        self.local = threading.local()
+
+
+_backward_pool = _BackwardPool()
+
+
+def backward_pool() -> ThreadPoolExecutor:
+    with _backward_pool.lock:
+        if _backward_pool.executor is None:
+            workers = max(2, min(4, os.cpu_count() or 2))
+            _backward_pool.executor = ThreadPoolExecutor(workers, "tapegrad-backward")
+        return _backward_pool.executor
+
+
+def in_backward_worker() -> bool:
+    """True on an engine worker thread (a reentrant backward there runs serially)."""
+    return getattr(_backward_pool.local, "active", False)
+
+
+def run_as_backward_worker(modes: Modes, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn`` on a worker thread under the submitting thread's ``modes``."""
+    _backward_pool.local.active = True
+    install(modes)
+    try:
+        return fn(*args)
+    finally:
+        install(DEFAULTS)
+        _backward_pool.local.active = False
+
 
 # Sequence numbers order graph nodes (the engine runs newest first).
 node_sequence = itertools.count()
