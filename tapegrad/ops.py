@@ -68,6 +68,7 @@ class Primitive:
     variadic: bool = field(init=False)
     param_names: frozenset[str] = field(init=False)
     rule_args: tuple[tuple[str, ...], ...] = field(init=False)
+    jvp_args: tuple[tuple[str, ...], ...] = field(init=False)
     node_class: type = field(init=False)
 
     def __post_init__(self) -> None:
@@ -94,6 +95,17 @@ class Primitive:
             if unknown:
                 raise ValueError(f"{self.name}: rule uses unknown names {sorted(unknown)}")
             rule_args.append(names)
+        jvp_args = []
+        if isinstance(self.jvp, tuple):
+            for rule in self.jvp:
+                names = tuple(inspect.signature(rule).parameters) if rule is not None else ()
+                unknown = set(names) - known - {"t"}
+                if unknown:
+                    raise ValueError(f"{self.name}: jvp rule uses unknown names {sorted(unknown)}")
+                jvp_args.append(names)
+        elif self.jvp not in (None, "linear", "elementwise", "joint"):
+            raise ValueError(f"{self.name}: unknown jvp kind {self.jvp!r}")
+        object.__setattr__(self, "jvp_args", tuple(jvp_args))
         object.__setattr__(self, "input_names", tuple(inputs))
         object.__setattr__(self, "variadic", variadic)
         object.__setattr__(self, "param_names", frozenset(params))
@@ -1084,3 +1096,53 @@ def _pad(x: Any, *, pad: tuple[int, ...], value: Any) -> Any:
 pad_p = Primitive("constant_pad_nd", _pad,
                   vjp=(lambda g, pad: g._op(pad_p, pad=tuple(-p for p in pad), value=0.0),),
                   jvp="linear")
+
+
+# ---- nn primitives
+# Sliding windows for convolution and pooling (torch's im2col / col2im, in a channels-last
+# patch layout that feeds a single matmul). Each is the other's vjp, so higher order works.
+def _im2col(x: Any, *, kernel_size: tuple[int, ...], dilation: tuple[int, ...],
+            stride: tuple[int, ...]) -> Any:
+    """``(N, C, *spatial)`` -> contiguous patches ``(N, *out, C, *kernel)``."""
+    nd = len(kernel_size)
+    spatial = tuple(range(2, 2 + nd))
+    windows = tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation, strict=True))
+    if any(w > x.shape[a] for w, a in zip(windows, spatial, strict=True)):
+        out = [max((x.shape[a] - w) // s + 1, 0) for w, a, s in zip(windows, spatial, stride,
+                                                                     strict=True)]
+        return xp(x).zeros((x.shape[0], *out, x.shape[1], *kernel_size), dtype=x.dtype)
+    view = np.lib.stride_tricks.sliding_window_view(x, windows, axis=spatial)
+    key = (slice(None), slice(None), *(slice(None, None, s) for s in stride),
+           *(slice(None, None, d) for d in dilation))
+    view = view[key]
+    order = (0, *range(2, 2 + nd), 1, *range(2 + nd, 2 + 2 * nd))
+    return xp(x).ascontiguousarray(view.transpose(order))
+
+
+def _col2im(g: Any, *, size: tuple[int, ...], kernel_size: tuple[int, ...],
+            dilation: tuple[int, ...], stride: tuple[int, ...]) -> Any:
+    """The adjoint of ``_im2col``: sum patches ``(N, *out, C, *kernel)`` into ``(N, C, *size)``."""
+    nd = len(kernel_size)
+    out_shape = g.shape[1:1 + nd]
+    channels = g.shape[1 + nd]
+    result = xp(g).zeros((g.shape[0], channels, *size), dtype=g.dtype)
+    # (N, *out, C, *kernel) -> (N, C, *kernel, *out)
+    moved = g.transpose(0, 1 + nd, *range(2 + nd, 2 + 2 * nd), *range(1, 1 + nd))
+    for position in np.ndindex(*kernel_size):
+        key = tuple(slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(
+            position, dilation, stride, out_shape, strict=True))
+        result[(slice(None), slice(None), *key)] += moved[(slice(None), slice(None), *position)]
+    return result
+
+
+im2col_p = Primitive(
+    "im2col", _im2col,
+    vjp=(lambda g, x_shape, kernel_size, dilation, stride: g._op(
+        col2im_p, size=tuple(x_shape[2:]), kernel_size=kernel_size, dilation=dilation,
+        stride=stride),),
+    jvp="linear", node_name="Im2ColBackward0")
+col2im_p = Primitive(
+    "col2im", _col2im,
+    vjp=(lambda g, kernel_size, dilation, stride: g._op(
+        im2col_p, kernel_size=kernel_size, dilation=dilation, stride=stride),),
+    jvp="linear", node_name="Col2ImBackward0")

@@ -147,7 +147,86 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
         _make_views(prim, args[0], outs, params, modes, record)
     if record:
         _record(prim, args, outs, params)
+    level = _state.forward_levels.current
+    if level is not None and modes.fw_grad_enabled and prim.jvp is not None:
+        tangents = [a._live_tangent(level) if isinstance(a, Tensor) else None for a in args]
+        if any(t is not None for t in tangents):
+            _set_tangents(prim, args, outs, tangents, params, level)
     return outs if prim.multi_output else outs[0]
+
+
+def _set_tangents(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
+                  tangents: Sequence[Tensor | None], params: dict[str, Any], level: int) -> None:
+    """Forward-mode AD: give each output its tangent (the op's JVP applied to the inputs')."""
+    with _state.switch(fw_grad_enabled=False):  # one level only: no tangents of tangents
+        results = _jvp(prim, args, outs, tangents, params)
+    for out, tangent in zip(outs, results, strict=True):
+        if tangent is None or out._array.dtype.kind != "f":
+            continue
+        if tuple(tangent.shape) != tuple(out.shape):
+            tangent = tangent.expand(out.shape)
+        if tangent.dtype is not out.dtype:
+            tangent = tangent.to(out.dtype)
+        out._tangent = (level, tangent)
+
+
+def _jvp(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
+         tangents: Sequence[Tensor | None], params: dict[str, Any]) -> tuple[Any, ...]:
+    """The output tangents of ``prim`` (one per output), per its ``jvp`` declaration."""
+    kind = prim.jvp
+    if kind == "linear":  # multilinear: sum over inputs of the op with input i -> tangent i
+        total: Any = None
+        for index, tangent in enumerate(tangents):
+            if tangent is None:
+                continue
+            replaced = list(args)
+            replaced[index] = tangent
+            term = _apply(prim, *replaced, **params)
+            total = term if total is None else _add_tangents(total, term)
+        return total if prim.multi_output else (total,)
+    if kind == "joint":  # linear in all inputs together: the op on the tangents (zeros if none)
+        replaced = [
+            (t if t is not None else a.zeros_like()) if isinstance(a, Tensor) and rule is not None
+            else a
+            for a, t, rule in zip(args, tangents, _rules(prim, len(args)), strict=True)
+        ]
+        result = _apply(prim, *replaced, **params)
+        return result if prim.multi_output else (result,)
+    env = _rule_env(prim, args, outs, params)
+    rules = prim.vjp if kind == "elementwise" else kind
+    total = None
+    names = prim.rule_args if kind == "elementwise" else prim.jvp_args
+    for tangent, rule, arg_names in zip(tangents, rules, names, strict=False):
+        if tangent is None or rule is None:
+            continue
+        env["g"] = env["t"] = tangent
+        term = rule(**{name: env[name] for name in arg_names})
+        total = term if total is None else _add_tangents(total, term)
+    return total if prim.multi_output else (total,)
+
+
+def _add_tangents(a: Any, b: Any) -> Any:
+    if isinstance(a, tuple):
+        return tuple(x if y is None else (y if x is None else x + y) for x, y in zip(a, b,
+                                                                                     strict=True))
+    return a + b
+
+
+def _rules(prim: ops.Primitive, count: int) -> tuple[Any, ...]:
+    if prim.variadic:
+        return (True,) * count
+    return tuple(prim.vjp) if prim.vjp is not None else (None,) * count
+
+
+def _rule_env(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
+              params: dict[str, Any]) -> dict[str, Any]:
+    env: dict[str, Any] = dict(params)
+    env["out"] = outs if prim.multi_output else outs[0]
+    for name, arg in zip(prim.input_names, args, strict=False):
+        env[name] = arg
+        env[f"{name}_shape"] = _shape_of(arg)
+    return env
+
 
 
 def _make_views(prim: ops.Primitive, source: Tensor, outs: tuple[Tensor, ...],
@@ -562,6 +641,12 @@ class Tensor:
         out._output_nr = self._output_nr
         out._requires_grad = self._requires_grad
         return out
+
+    def _live_tangent(self, level: int) -> Tensor | None:
+        tangent = self._tangent
+        if tangent is not None and tangent[0] == level:
+            return tangent[1]
+        return None
 
     def _detached_history(self) -> Tensor:
         """A stand-in carrying this tensor's current graph edge (before an in-place rebase)."""
