@@ -76,6 +76,7 @@ bool_ = DType("bool", np.bool_, _BOOL, "BoolTensor")
 
 _ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
 _BY_NUMPY: dict[np.dtype[Any], DType] = {d.np: d for d in _ALL}
+NUMPY_TO_DTYPE = _BY_NUMPY  # read-only lookup for the tensor hot path
 
 
 class _Defaults:

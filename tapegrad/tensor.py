@@ -91,7 +91,14 @@ def _is_tensor(value: Any) -> bool:
 def _promoted_arrays(prim: ops.Primitive, args: Sequence[Any]) -> list[Any]:
     """The NumPy operands of ``prim``: promoted to torch's result type where the op asks."""
     if prim.promote == "none":
-        return [a._array if type(a) is Tensor or isinstance(a, Tensor) else a for a in args]
+        return [a._array if isinstance(a, Tensor) else a for a in args]
+    first = args[0]
+    if isinstance(first, Tensor):  # fast path: every operand a tensor of one float dtype
+        kind = first._array.dtype
+        if kind.kind == "f" and builtins.all(
+            isinstance(a, Tensor) and a._array.dtype == kind for a in args
+        ):
+            return [a._array for a in args]
     dims, zero_dims, scalars = [], [], []
     for a in args:
         if isinstance(a, Tensor):
@@ -114,6 +121,9 @@ def _promoted_arrays(prim: ops.Primitive, args: Sequence[Any]) -> list[Any]:
     return arrays
 
 
+_NUMPY_TO_DTYPE = _dtype.NUMPY_TO_DTYPE
+
+
 def _forward(prim: ops.Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
     arrays = _promoted_arrays(prim, args)
     with np.errstate(all="ignore"):  # torch returns inf/nan silently
@@ -127,22 +137,24 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
     """
     data = _forward(prim, args, params)
     modes = _state.current()
-    datas = data if prim.multi_output else (data,)
-    outs = tuple(Tensor._from_array(d) for d in datas)
+    inference = modes.inference_mode
+    if prim.multi_output:
+        outs = tuple(Tensor._from_array(d, inference) for d in data)
+    else:
+        outs = (Tensor._from_array(data, inference),)
+    if inference:  # never recorded; views of normal tensors still share their counter (B71)
+        if prim.view:
+            _make_views(prim, args[0], outs, params, modes, False)
+        return outs if prim.multi_output else outs[0]
     tensors = [a for a in args if isinstance(a, Tensor)]
     record = (
         prim.vjp is not None
         and modes.grad_enabled
-        and not modes.inference_mode
         and any(t.requires_grad for t in tensors)
         # torch wraps Python numbers in normal tensors, so only all-inference operands bypass
         and not (len(tensors) == len(args) and builtins.all(t._is_inference for t in tensors))
         and outs[0]._array.dtype.kind == "f"
     )
-    if modes.inference_mode:
-        for out in outs:
-            out._vc = None
-            out._is_inference = True
     if prim.view:
         _make_views(prim, args[0], outs, params, modes, record)
     if record:
@@ -608,12 +620,17 @@ class Tensor:
         self._multi_output_view = False
 
     @classmethod
-    def _from_array(cls, array: Any) -> Tensor:
+    def _from_array(cls, array: Any, inference: bool | None = None) -> Tensor:
+        """Wrap an array; in inference mode the tensor is an inference tensor (no counter)."""
         if type(array) is not np.ndarray:
             array = np.asarray(array)
+        if array.dtype not in _NUMPY_TO_DTYPE:
+            _dtype.from_numpy_dtype(array.dtype)  # raises torch's TypeError
         out = Tensor.__new__(Tensor)
         out._init(array)
-        if _state.current().inference_mode:
+        if inference is None:
+            inference = _state.current().inference_mode
+        if inference:
             out._vc = None
             out._is_inference = True
         return out
@@ -940,7 +957,7 @@ class Tensor:
 
     @property
     def dtype(self) -> DType:
-        return _dtype.from_numpy_dtype(self._array.dtype)
+        return _NUMPY_TO_DTYPE[self._array.dtype]
 
     @property
     def device(self) -> str:
