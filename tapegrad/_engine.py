@@ -162,16 +162,17 @@ class Node:
             for fn in list(self._pre_hooks.values()):
                 result = fn(tuple(grads))
                 if result is not None:
-                    grads = list(_check_hook_result(result, len(grads), "pre"))
+                    grads = list(_check_hook_result(result, len(grads), fn))
         return grads
 
 
-def _check_hook_result(result: Any, expected: int, kind: str) -> tuple[Any, ...]:
+def _check_hook_result(result: Any, expected: int, hook: Any) -> tuple[Any, ...]:
+    name = getattr(hook, "__name__", type(hook).__name__)
     if not isinstance(result, tuple | list):
-        raise TypeError(f"expected a tuple of gradients from the {kind}-hook")
+        raise TypeError(f"hook '{name}' must return a tuple of gradients or None")
     if len(result) != expected:
         raise RuntimeError(
-            f"hook returned an incorrect number of gradients (got {len(result)}, "
+            f"hook '{name}' has returned an incorrect number of values (got {len(result)}, "
             f"but expected {expected})"
         )
     return tuple(result)
@@ -492,7 +493,7 @@ def _run_node(node: Node, grads_in: list[Any], task: _GraphTask, retain_graph: b
             for fn in list(node._post_hooks.values()):
                 result = fn(outputs, tuple(grads_in))
                 if result is not None:
-                    outputs = _check_hook_result(result, len(outputs), "post")
+                    outputs = _check_hook_result(result, len(outputs), fn)
         if not retain_graph:
             node.release()
     return outputs
@@ -722,14 +723,14 @@ def grad(
     captured = run_backward(roots, root_grads, retain_graph=retain_graph,
                             create_graph=create_graph, targets=targets, accumulate=False)
     results: list[Tensor | None] = []
-    for tensor, grad_value in zip(inputs, captured, strict=True):
+    for index, (tensor, grad_value) in enumerate(zip(inputs, captured, strict=True)):
         if grad_value is None:
             if materialize_grads:
                 grad_value = tensor.zeros_like()
             elif not allow_unused:
                 raise RuntimeError(
-                    "One of the differentiated Tensors appears to not have been used in the "
-                    "graph. Set allow_unused=True if this is the desired behavior."
+                    f"The differentiated Tensor at index {index} appears to not have been used "
+                    "in the graph. Set allow_unused=True if this is the desired behavior."
                 )
         elif not create_graph:
             grad_value = grad_value.detach()

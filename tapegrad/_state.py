@@ -38,6 +38,13 @@ class Modes:
         "thread",
     )
 
+    grad_enabled: bool
+    inference_mode: bool
+    fw_grad_enabled: bool
+    multithreading: bool
+    view_replay: bool
+    thread: int
+
     def __init__(
         self,
         grad_enabled: bool = True,

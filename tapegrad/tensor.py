@@ -501,8 +501,10 @@ def _rebase(self: Tensor, prim: ops.Primitive, old: Tensor, old_self: Tensor,
             others: Sequence[Any], params: dict[str, Any]) -> None:
     """Give ``self`` (and, for a view, its base) the history of the in-place op."""
     if self._base is None:
-        _record(prim, (old, *others), (self,), params, saved_inputs=(old_self, *others))
+        previous = self._grad_fn
+        node = _record(prim, (old, *others), (self,), params, saved_inputs=(old_self, *others))
         self._requires_grad = False
+        _move_retained_grad(self, previous, node)
         return
     # In-place on a view: record the op on the view's value, then a CopySlices on the base.
     result = self._alias()
@@ -511,12 +513,22 @@ def _rebase(self: Tensor, prim: ops.Primitive, old: Tensor, old_self: Tensor,
     base = self._base
     base_edge = base._edge()
     copy_slices = CopySlices(base, self._view_chain, node, base_edge)
+    _move_retained_grad(base, base._grad_fn, copy_slices)
     base._grad_fn = copy_slices
     base._output_nr = 0
     base._requires_grad = False
     base._attr_version = base._vc.value
     # the view's own grad_fn is regenerated from the base on next access (stale version)
     self._attr_version = -1
+
+
+def _move_retained_grad(tensor: Tensor, previous: Node | None, node: Node) -> None:
+    """``retain_grad`` follows a tensor onto the node an in-place op gave it (torch)."""
+    if not tensor._retains_grad:
+        return
+    if previous is not None and previous._retains_grad:
+        previous._retains_grad.pop(tensor._output_nr, None)
+    node._set_retains_grad(0, tensor)
 
 
 class CopySlices(Node):
@@ -709,7 +721,14 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
-        return self._requires_grad or self.grad_fn is not None
+        if self._requires_grad or self._grad_fn is not None:
+            return True
+        base = self._base  # a stale view requires grad once its base does (read lazily)
+        return base is not None and self._attr_version != self._vc.value and base.requires_grad
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
@@ -2618,8 +2637,10 @@ def _indirect_view_error(view: Tensor) -> str:
             " another view of its base has been modified inplace." + _MULTI_OUTPUT_ADVICE
         )
     if meta == IN_CUSTOM_FUNCTION:
+        node = view._grad_fn
+        name = _short_name(node.name()) if node is not None else "Function"
         return (
-            "A view was created inside a custom Function and its base or another view of its "
+            f"Output {view._output_nr} of {name} is a view and its base or another view of its "
             "base has been modified inplace." + _CUSTOM_FUNCTION_ADVICE
         )
     return (

@@ -15,7 +15,8 @@ ALLOWED = {
     "_dtype": set(),
     "_backend": set(),
     "_engine": {"tapegrad._state"},
-    "ops": {"tapegrad._engine", "tapegrad._backend", "tapegrad.tensor"},  # tensor: typing only
+    "ops": {"tapegrad._engine", "tapegrad._backend", "tapegrad._dtype",
+            "tapegrad.tensor"},  # tensor: for typing only
     "tensor": {"tapegrad._dtype", "tapegrad._engine", "tapegrad._state", "tapegrad.ops",
                "tapegrad._backend"},
 }

@@ -429,3 +429,20 @@ def test_version_error_names_the_owner_of_a_saved_output():
         return outcome(lambda: (x * x).sum().backward())
 
     assert "output 0 of Exp" in compare(scenario)[1] + "output 0 of Exp"
+
+
+def test_retain_grad_follows_inplace_rebase():
+    def scenario(T):
+        x = T.ones(2, requires_grad=True)
+        a = x.clone()
+        a.retain_grad()
+        a.mul_(2)
+        b = x.clone()
+        v = b[0:1]
+        b.retain_grad()
+        v.retain_grad()
+        v.mul_(2)
+        (a.sum() + b.sum()).backward()
+        return a.grad.tolist(), b.grad.tolist(), v.grad, b.retains_grad, a.retains_grad
+
+    compare(scenario)

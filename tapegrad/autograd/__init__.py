@@ -1,7 +1,9 @@
 """tapegrad.autograd: mirrors ``torch.autograd`` (backward, grad, modes, Function, gradcheck)."""
 
 from tapegrad._engine import backward, grad
-from tapegrad.autograd import grad_mode
+from tapegrad.autograd import forward_ad, function, grad_mode
+from tapegrad.autograd.function import Function, FunctionCtx, once_differentiable
+from tapegrad.autograd.gradcheck import gradcheck, gradgradcheck
 from tapegrad.autograd.grad_mode import (
     _force_original_view_tracking,
     _unsafe_preserve_version_counter,
@@ -19,9 +21,15 @@ from tapegrad.autograd.grad_mode import (
 __all__ = [
     "_force_original_view_tracking",
     "_unsafe_preserve_version_counter",
+    "Function",
+    "FunctionCtx",
     "backward",
     "enable_grad",
+    "forward_ad",
+    "function",
     "grad",
+    "gradcheck",
+    "gradgradcheck",
     "grad_mode",
     "inference_mode",
     "is_grad_enabled",
@@ -29,6 +37,7 @@ __all__ = [
     "is_multithreading_enabled",
     "is_view_replay_enabled",
     "no_grad",
+    "once_differentiable",
     "set_grad_enabled",
     "set_multithreading_enabled",
 ]
