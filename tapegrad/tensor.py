@@ -373,53 +373,52 @@ def _short_name(node_name: str) -> str:
 def _view_inplace_error(view: Tensor, value_requires_grad: bool) -> str | None:
     """torch's creation-meta checks for an in-place op on ``view`` with grad mode on."""
     meta = view._creation_meta
+    if meta == DEFAULT or not (view.requires_grad or value_requires_grad):
+        return None
+    node = view._grad_fn
     base = view._base
     assert base is not None
-    base_requires_grad = base.requires_grad
-    if meta == DEFAULT or not (base_requires_grad or value_requires_grad):
-        return None
+    if meta in (NO_GRAD_MODE, INFERENCE_MODE) and node is not None:
+        # a view recorded in grad mode from a view that was made in no_grad/inference mode
+        made, where = (("no_grad mode", "with grad mode enabled") if meta == NO_GRAD_MODE
+                       else ("inference mode", "in normal mode"))
+        return (
+            f"Output {view._output_nr} of {_short_name(node.name())} is a view of a view which "
+            f"was created in {made} and is being modified inplace {where}."
+            + _NO_GRAD_VIEW_ADVICE
+        )
     if meta == INFERENCE_MODE:
-        if not base_requires_grad:
+        if not base.requires_grad:
             return None
         return (
             "A view was created in inference mode and is being modified inplace in normal mode."
-            " Given that this use case is ambiguous and error-prone, it is forbidden. You can "
-            "clarify your code by moving both the view and the inplace either both inside the "
-            "inference_mode block (if you don't want the inplace to be tracked) or both outside "
-            "(if you want the inplace to be tracked)."
+            + _NO_GRAD_VIEW_ADVICE.replace("no_grad block", "inference_mode block")
         )
     if meta == MULTI_OUTPUT_NODE:
-        node = view._grad_fn
-        if not base_requires_grad or node is None:
+        if not base.requires_grad or node is None:
             return (
                 "A view was created in no_grad mode and is being modified inplace with grad mode "
                 "enabled." + _MULTI_OUTPUT_ADVICE
             )
-        name = _short_name(node.name())
         return (
-            f"Output {view._output_nr} of {name} is a view and is being modified inplace."
-            + _MULTI_OUTPUT_ADVICE
+            f"Output {view._output_nr} of {_short_name(node.name())} is a view and is being "
+            "modified inplace." + _MULTI_OUTPUT_ADVICE
         )
     if meta == IN_CUSTOM_FUNCTION:
-        node = view._grad_fn
-        name = _short_name(node.name()) if node is not None else "Function"
         if node is None:
             return (
                 "A view was created in no_grad mode and is being modified inplace with grad "
                 "mode enabled." + _CUSTOM_FUNCTION_ADVICE
             )
-        return f"Output {view._output_nr} of {name} is a view and is being modified inplace." + (
-            _CUSTOM_FUNCTION_ADVICE
-        )
-    if view._view_chain and len(view._view_chain) > 1 and view._via_view_of_view:
         return (
-            "Output 0 of View is a view of a view which was created in no_grad mode and is being "
-            "modified inplace with grad mode enabled." + _NO_GRAD_VIEW_ADVICE
+            f"Output {view._output_nr} of {_short_name(node.name())} is a view and is being "
+            "modified inplace." + _CUSTOM_FUNCTION_ADVICE
         )
-    text = "A view was created in no_grad mode and is being modified inplace with grad mode enabled."
-    if view._multi_output_view:
-        return text + _MULTI_OUTPUT_ADVICE
-    return text + _NO_GRAD_VIEW_ADVICE
+    text = (
+        "A view was created in no_grad mode and is being modified inplace with grad mode "
+        "enabled."
+    )
+    return text + (_MULTI_OUTPUT_ADVICE if view._multi_output_view else _NO_GRAD_VIEW_ADVICE)
 
 
 def _check_writable(target: Tensor, value_requires_grad: bool, modes: _state.Modes) -> None:
@@ -438,7 +437,8 @@ def _check_writable(target: Tensor, value_requires_grad: bool, modes: _state.Mod
         # tapegrad raises before writing (torch writes first, B64).
         raise RuntimeError(_INFERENCE_INPLACE)
     array = target._array
-    if any(stride == 0 and size > 1 for stride, size in zip(array.strides, array.shape, strict=True)):
+    if any(stride == 0 and size > 1
+           for stride, size in zip(array.strides, array.shape, strict=True)):
         raise RuntimeError(
             "unsupported operation: more than one element of the written-to tensor refers to a "
             "single memory location. Please clone() the tensor before performing the operation."
@@ -593,7 +593,6 @@ class Tensor:
         "_accumulator",
         "_is_inference",
         "_tangent",
-        "_via_view_of_view",
         "_multi_output_view",
         "__weakref__",
         "__dict__",
@@ -628,7 +627,6 @@ class Tensor:
         self._accumulator = None
         self._is_inference = False
         self._tangent = None
-        self._via_view_of_view = False
         self._multi_output_view = False
 
     @classmethod
@@ -1459,8 +1457,6 @@ class Tensor:
     def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
         np_dtype = None if dtype is None else _dtype.to_dtype(dtype).np
         if dim is None or dim == ():
-            if dim == () and False:
-                pass
             return _apply(ops.sum_p, self, dim=None, keepdim=False, dtype=np_dtype)
         return _apply(ops.sum_dim_p, self, dim=_dims(dim, self.ndim), keepdim=keepdim,
                       dtype=np_dtype)
@@ -1651,8 +1647,9 @@ class Tensor:
             )
         if self.shape[0] != other.shape[0]:
             raise RuntimeError(
-                f"inconsistent tensor size, expected tensor [{self.shape[0]}] and src [{other.shape[0]}] to have the same "
-                f"number of elements, but got {self.shape[0]} and {other.shape[0]} elements respectively"
+                f"inconsistent tensor size, expected tensor [{self.shape[0]}] and src "
+                f"[{other.shape[0]}] to have the same number of elements, but got "
+                f"{self.shape[0]} and {other.shape[0]} elements respectively"
             )
         return _apply(ops.dot_p, self, other)
 
@@ -2183,7 +2180,7 @@ class Tensor:
                 dtype = arg.dtype
             elif isinstance(arg, str | device) or arg is None:
                 _check_device(arg)
-            elif isinstance(arg, np.dtype) or isinstance(arg, type):
+            elif isinstance(arg, np.dtype | type):
                 dtype = arg
         if "device" in kwargs:
             _check_device(kwargs["device"])
@@ -2298,10 +2295,11 @@ class device:  # noqa: N801 (torch's name)
 
     __slots__ = ("type", "index")
 
-    def __init__(self, type: Any = "cpu", index: int | None = None) -> None:
-        if isinstance(type, device):
-            type, index = type.type, type.index
-        name = str(type)
+    def __init__(self, type: Any = "cpu", index: int | None = None) -> None:  # noqa: A002
+        kind = type
+        if isinstance(kind, device):
+            kind, index = kind.type, kind.index
+        name = str(kind)
         if ":" in name:
             name, idx = name.split(":")
             index = int(idx)
