@@ -27,7 +27,8 @@ _get_ident = threading.get_ident
 
 
 class Modes:
-    """An immutable snapshot of every mode flag, stamped with its owning thread."""
+    """A snapshot of every mode flag, stamped with its owning thread. Treat it as immutable:
+    a mode change installs another record (``replace``) and never edits one."""
 
     __slots__ = (
         "grad_enabled",
@@ -36,14 +37,8 @@ class Modes:
         "multithreading",
         "view_replay",
         "thread",
+        "_twin",
     )
-
-    grad_enabled: bool
-    inference_mode: bool
-    fw_grad_enabled: bool
-    multithreading: bool
-    view_replay: bool
-    thread: int
 
     def __init__(
         self,
@@ -54,29 +49,37 @@ class Modes:
         view_replay: bool = False,
         thread: int = 0,
     ) -> None:
-        object.__setattr__(self, "grad_enabled", grad_enabled)
-        object.__setattr__(self, "inference_mode", inference_mode)
-        object.__setattr__(self, "fw_grad_enabled", fw_grad_enabled)
-        object.__setattr__(self, "multithreading", multithreading)
-        object.__setattr__(self, "view_replay", view_replay)
-        object.__setattr__(self, "thread", thread)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Modes records are immutable")
+        self.grad_enabled = grad_enabled
+        self.inference_mode = inference_mode
+        self.fw_grad_enabled = fw_grad_enabled
+        self.multithreading = multithreading
+        self.view_replay = view_replay
+        self.thread = thread
+        self._twin: Modes | None = None  # the same record with grad_enabled flipped, cached
 
     def replace(self, **changes: Any) -> Modes:
-        fields = {name: getattr(self, name) for name in Modes.__slots__}
+        fields = {name: getattr(self, name) for name in Modes.__slots__[:-1]}
         fields.update(changes)
         fields["thread"] = _get_ident()
         return Modes(**fields)
 
+    def twin(self) -> Modes:
+        """This record with ``grad_enabled`` flipped (cached both ways: no_grad is hot)."""
+        twin = self._twin
+        if twin is None:
+            twin = self.replace(grad_enabled=not self.grad_enabled)
+            twin._twin = self
+            self._twin = twin
+        return twin
+
     def __repr__(self) -> str:
-        flags = ", ".join(f"{n}={getattr(self, n)}" for n in Modes.__slots__[:-1])
+        flags = ", ".join(f"{n}={getattr(self, n)}" for n in Modes.__slots__[:-2])
         return f"Modes({flags})"
 
 
 DEFAULTS = Modes()
 _modes: ContextVar[Modes] = ContextVar("tapegrad_modes", default=DEFAULTS)
+_thread_defaults = threading.local()  # each thread's own stamped copy of DEFAULTS
 
 
 def current() -> Modes:
@@ -87,10 +90,26 @@ def current() -> Modes:
     return modes
 
 
+def _own_defaults() -> Modes:
+    """This thread's stamped copy of DEFAULTS (so that it may cache its twin)."""
+    own: Modes | None = getattr(_thread_defaults, "record", None)
+    if own is None:
+        own = _thread_defaults.record = DEFAULTS.replace()
+    return own
+
+
+def _stamped() -> Modes:
+    """The current record, owned by this thread."""
+    modes = _modes.get()
+    if modes.thread == _get_ident():
+        return modes
+    return _own_defaults()
+
+
 def install(modes: Modes) -> None:
     """Make ``modes`` current for this thread/task (restamped for this thread)."""
     if modes.thread != _get_ident():
-        modes = modes.replace()
+        modes = _own_defaults() if modes is DEFAULTS else modes.replace()
     _modes.set(modes)
 
 
@@ -103,11 +122,11 @@ def update(**changes: Any) -> Modes:
 
 def set_grad_enabled(flag: bool) -> None:
     """Fast path for the most common change (used by no_grad/enable_grad)."""
-    m = current()
-    _modes.set(
-        Modes(flag, m.inference_mode, m.fw_grad_enabled, m.multithreading, m.view_replay,
-              _get_ident())
-    )
+    modes = _stamped()
+    if modes.grad_enabled != flag:
+        _modes.set(modes.twin())
+    elif modes is not _modes.get():
+        _modes.set(modes)
 
 
 @contextmanager
