@@ -28,3 +28,28 @@ def xp(array: Any) -> ModuleType:
 
 def is_array(value: Any) -> bool:
     return isinstance(value, np.ndarray)
+
+
+def _errstate_fallback(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    with np.errstate(all="ignore"):
+        return fn(*args, **kwargs)
+
+
+try:  # NumPy 2 keeps the floating-point error state in a ContextVar; setting it is cheap
+    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+
+    _IGNORE_ALL = _make_extobj(all="ignore")
+
+    def quietly(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with NumPy's floating-point warnings off (torch is silent).
+
+        Same as ``with np.errstate(all="ignore")``, without building the state on every call.
+        """
+        token = _extobj_contextvar.set(_IGNORE_ALL)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _extobj_contextvar.reset(token)
+
+except ImportError:  # pragma: no cover - older NumPy
+    quietly = _errstate_fallback

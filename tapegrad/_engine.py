@@ -74,18 +74,7 @@ class Node:
     ``k``'s ``(shape, dtype)``.
     """
 
-    __slots__ = (
-        "next_edges",
-        "in_meta",
-        "out_meta",
-        "seq",
-        "_pre_hooks",
-        "_post_hooks",
-        "_tensor_pre_hooks",
-        "_retains_grad",
-        "_metadata",
-        "__weakref__",
-    )
+    __slots__ = ("next_edges", "in_meta", "out_meta", "seq", "_hooks", "__weakref__")
 
     def __init__(self, next_edges: tuple[Edge, ...], in_meta: tuple[Any, ...],
                  out_meta: tuple[Any, ...]) -> None:
@@ -93,11 +82,7 @@ class Node:
         self.in_meta = in_meta
         self.out_meta = out_meta
         self.seq = next(_state.node_sequence)
-        self._pre_hooks: dict[int, Any] | None = None
-        self._post_hooks: dict[int, Any] | None = None
-        self._tensor_pre_hooks: dict[int, tuple[int, Any]] | None = None
-        self._retains_grad: dict[int, Any] | None = None
-        self._metadata: dict[str, Any] | None = None
+        self._hooks: _NodeHooks | None = None  # created on first registration (rare)
 
     def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
         raise NotImplementedError
@@ -113,57 +98,69 @@ class Node:
     def next_functions(self) -> tuple[tuple[Node | None, int], ...]:
         return tuple(edge if edge is not None else (None, 0) for edge in self.next_edges)
 
+    def _hook_tables(self) -> _NodeHooks:
+        if self._hooks is None:
+            self._hooks = _NodeHooks()
+        return self._hooks
+
     @property
     def metadata(self) -> dict[str, Any]:
-        if self._metadata is None:
-            self._metadata = {}
-        return self._metadata
+        return self._hook_tables().metadata
 
     def register_hook(self, fn: Callable[..., Any]) -> RemovableHandle:
         """``fn(grad_inputs, grad_outputs)`` runs after this node; may return new grad_inputs."""
-        if self._post_hooks is None:
-            self._post_hooks = {}
-        return _add_hook(self._post_hooks, fn)
+        return _add_hook(self._hook_tables().post, fn)
 
     def register_prehook(self, fn: Callable[..., Any]) -> RemovableHandle:
         """``fn(grad_outputs)`` runs before this node; may return new grad_outputs."""
-        if self._pre_hooks is None:
-            self._pre_hooks = {}
-        return _add_hook(self._pre_hooks, fn)
+        return _add_hook(self._hook_tables().pre, fn)
 
     def _register_tensor_prehook(self, output_nr: int, fn: Callable[..., Any]) -> RemovableHandle:
-        if self._tensor_pre_hooks is None:
-            self._tensor_pre_hooks = {}
-        return _add_hook(self._tensor_pre_hooks, (output_nr, fn))
+        return _add_hook(self._hook_tables().tensor_pre, (output_nr, fn))
 
     def _set_retains_grad(self, output_nr: int, tensor: Tensor) -> None:
-        if self._retains_grad is None:
-            self._retains_grad = {}
-        self._retains_grad[output_nr] = weakref.ref(tensor)
+        self._hook_tables().retains_grad[output_nr] = weakref.ref(tensor)
+
+    def _drop_retains_grad(self, output_nr: int) -> None:
+        if self._hooks is not None:
+            self._hooks.retains_grad.pop(output_nr, None)
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
 
-    # The engine calls these two; subclasses rarely override them.
     def _input_hooks(self, grads: list[Tensor | None]) -> list[Tensor | None]:
-        if self._tensor_pre_hooks:
-            for output_nr, fn in list(self._tensor_pre_hooks.values()):
-                if grads[output_nr] is not None:
-                    result = fn(grads[output_nr])
-                    if result is not None:
-                        grads[output_nr] = result
-        if self._retains_grad:
-            for output_nr, ref in list(self._retains_grad.items()):
-                tensor = ref()
-                grad = grads[output_nr]
-                if tensor is not None and grad is not None:
-                    tensor._retain(grad)
-        if self._pre_hooks:
-            for fn in list(self._pre_hooks.values()):
-                result = fn(tuple(grads))
+        """Tensor hooks, then retain_grad, then node pre-hooks, in torch's order."""
+        hooks = self._hooks
+        if hooks is None:
+            return grads
+        for output_nr, fn in list(hooks.tensor_pre.values()):
+            if grads[output_nr] is not None:
+                result = fn(grads[output_nr])
                 if result is not None:
-                    grads = list(_check_hook_result(result, len(grads), fn))
+                    grads[output_nr] = result
+        for output_nr, ref in list(hooks.retains_grad.items()):
+            tensor = ref()
+            grad = grads[output_nr]
+            if tensor is not None and grad is not None:
+                tensor._retain(grad)
+        for fn in list(hooks.pre.values()):
+            result = fn(tuple(grads))
+            if result is not None:
+                grads = list(_check_hook_result(result, len(grads), fn))
         return grads
+
+
+class _NodeHooks:
+    """A node's hook tables, allocated only for nodes that get a hook."""
+
+    __slots__ = ("pre", "post", "tensor_pre", "retains_grad", "metadata")
+
+    def __init__(self) -> None:
+        self.pre: dict[int, Any] = {}
+        self.post: dict[int, Any] = {}
+        self.tensor_pre: dict[int, tuple[int, Any]] = {}
+        self.retains_grad: dict[int, Any] = {}
+        self.metadata: dict[str, Any] = {}
 
 
 def _check_hook_result(result: Any, expected: int, hook: Any) -> tuple[Any, ...]:
@@ -489,8 +486,8 @@ def _run_node(node: Node, grads_in: list[Any], task: _GraphTask, retain_graph: b
     outputs: tuple[Any, ...] = ()
     if run and any(g is not None for g in grads_in):
         outputs = node.apply(tuple(grads_in))
-        if node._post_hooks:
-            for fn in list(node._post_hooks.values()):
+        if node._hooks is not None and node._hooks.post:
+            for fn in list(node._hooks.post.values()):
                 result = fn(outputs, tuple(grads_in))
                 if result is not None:
                     outputs = _check_hook_result(result, len(outputs), fn)

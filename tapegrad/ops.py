@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tapegrad import _engine
+from tapegrad import _dtype, _engine
 from tapegrad._backend import xp
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class Primitive:
     param_names: frozenset[str] = field(init=False)
     rule_args: tuple[tuple[str, ...], ...] = field(init=False)
     jvp_args: tuple[tuple[str, ...], ...] = field(init=False)
+    saves: dict[tuple[bool, ...], frozenset[str]] = field(init=False)
     node_class: type = field(init=False)
 
     def __post_init__(self) -> None:
@@ -110,13 +111,27 @@ class Primitive:
         object.__setattr__(self, "variadic", variadic)
         object.__setattr__(self, "param_names", frozenset(params))
         object.__setattr__(self, "rule_args", tuple(rule_args))
+        # What each combination of inputs needing a gradient saves, computed once here.
+        object.__setattr__(self, "saves", {})
+        if not variadic and self.vjp is not None and len(inputs) <= 4:
+            for mask in range(1 << len(inputs)):
+                needs = tuple(bool(mask >> i & 1) for i in range(len(inputs)))
+                self.saves[needs] = self._names_for(needs)
         node_name = self.node_name or f"{_camel(self.name)}Backward0"
         object.__setattr__(
             self, "node_class", type(node_name, (_engine.PrimitiveNode,), {"__slots__": ()})
         )
 
-    def saved_names(self, needs: tuple[bool, ...]) -> set[str]:
+    def saved_names(self, needs: tuple[bool, ...]) -> frozenset[str]:
         """Names the rules of the inputs that need a gradient read (besides ``g``)."""
+        cached = self.saves.get(needs)
+        if cached is not None:
+            return cached
+        return self._names_for(needs)
+
+    def _names_for(self, needs: tuple[bool, ...]) -> frozenset[str]:
+        if self.vjp is None:
+            return frozenset()
         if self.variadic:
             names = set(self.rule_args[0])
         else:
@@ -125,7 +140,7 @@ class Primitive:
                 if need:
                     names.update(args)
         names.discard("g")
-        return names
+        return frozenset(names)
 
     def __repr__(self) -> str:
         return f"Primitive({self.name})"
@@ -164,7 +179,8 @@ neg_p = _unary("neg", lambda x: -x, lambda g: -g, jvp="linear", promote="all")
 exp_p = _unary("exp", lambda x: xp(x).exp(x), lambda g, out: g * out)
 expm1_p = _unary("expm1", lambda x: xp(x).expm1(x), lambda g, out: g * (out + 1))
 log_p = _unary("log", lambda x: xp(x).log(x), lambda g, x: g / x)
-log1p_p = _unary("log1p", lambda x: xp(x).log1p(x), lambda g, x: g / (x + 1))
+log1p_p = _unary("log1p", lambda x: xp(x).log1p(x), lambda g, x: g / (x + 1),
+                 node_name="Log1PBackward0")
 log2_p = _unary("log2", lambda x: xp(x).log2(x), lambda g, x: g / (x * _LN2))
 sqrt_p = _unary("sqrt", lambda x: xp(x).sqrt(x), lambda g, out: g / (out * 2))
 rsqrt_p = _unary("rsqrt", lambda x: 1 / xp(x).sqrt(x), lambda g, out: g * out.pow(3) * -0.5)
@@ -264,6 +280,10 @@ trunc_p = _unary("trunc", lambda x: xp(x).trunc(x), _zero_grad, promote="all")
 
 def _clamp(x: Any, *, min: Any, max: Any) -> Any:
     m = xp(x)
+    # torch promotes with the bounds: clamp(int tensor, 0.5) is a float tensor
+    bounds = [b for b in (min, max) if b is not None]
+    x = x.astype(_dtype.result_type([_dtype.from_numpy_dtype(x.dtype)], [], bounds).np,
+                 copy=False)
     if min is not None:
         x = m.maximum(x, m.asarray(min, dtype=x.dtype))
     if max is not None:
@@ -312,7 +332,8 @@ div_p = Primitive("div", lambda x, y: x / y,
 def _pow_base_vjp(g: Tensor, x: Tensor, y: Any) -> Tensor:
     if not hasattr(y, "shape"):  # Python exponent: torch returns zeros for exponent 0
         return g.zeros_like() if y == 0 else g * y * x.pow(y - 1)
-    return g * y * x.pow(y - 1)
+    # torch: zero where the exponent is 0 (not 0 * x ** -1, which is nan at x == 0)
+    return (g * y * x.pow(y - 1)).masked_fill(y == 0, 0.0)
 
 
 def _pow_exponent_vjp(g: Tensor, x: Any, y: Tensor, out: Tensor) -> Tensor:
@@ -324,8 +345,13 @@ def _pow_exponent_vjp(g: Tensor, x: Any, y: Tensor, out: Tensor) -> Tensor:
 
 def _pow(x: Any, y: Any) -> Any:
     m = xp(x if hasattr(x, "dtype") else y)
-    if np.issubdtype(np.result_type(x), np.integer) and np.any(np.asarray(y) < 0):
-        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    if np.issubdtype(np.result_type(x, y), np.integer) and np.any(np.asarray(y) < 0):
+        # torch: an integer to a negative integer power truncates towards zero
+        negative = np.asarray(y) < 0
+        out = m.power(x, m.where(negative, 0, y))
+        odd = m.where(negative, y, 0) % 2 != 0
+        fraction = m.where(x == 1, 1, m.where(x == -1, m.where(odd, -1, 1), 0))
+        return m.where(negative, fraction, out).astype(out.dtype, copy=False)
     return m.power(x, y)
 
 
@@ -436,7 +462,11 @@ sum_dim_p = Primitive("sum", _sum, vjp=(_sum_vjp,), jvp="linear", node_name="Sum
 
 
 def _mean(x: Any, *, dim: Any, keepdim: bool) -> Any:
-    return xp(x).mean(x, axis=_np_dim(dim), keepdims=keepdim, dtype=x.dtype)
+    m = xp(x)
+    if x.size == 0:  # np.mean warns "Mean of empty slice"; torch returns nan silently
+        total = m.sum(x, axis=_np_dim(dim), keepdims=keepdim, dtype=x.dtype)
+        return m.asarray(total / x.dtype.type(_reduced_count(x.shape, dim)))
+    return m.mean(x, axis=_np_dim(dim), keepdims=keepdim, dtype=x.dtype)
 
 
 def _mean_vjp(g: Tensor, x_shape: tuple[int, ...], dim: Any, keepdim: bool) -> Tensor:
@@ -571,7 +601,11 @@ def _var_vjp(g: Tensor, x: Tensor, dim: Any, correction: float, keepdim: bool) -
     g = _unsqueeze_reduced(g, shape, dim, keepdim)
     count = _reduced_count(shape, dim)
     centered = x - x.mean_along(dim, keepdim=True)
-    return g * centered * (2.0 / (count - correction))
+    dof = count - correction  # torch: no error at dof == 0, the gradient is inf * 0 (nan)
+    if dof <= 0 and (dim is None or len(shape) == 0):
+        # torch's full reduction: inf, and nan where x equals the mean
+        return g * (centered.zeros_like() + math.inf).masked_fill(centered == 0, math.nan)
+    return g * centered * (2.0 / dof if dof else math.inf)
 
 
 def _std_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, correction: float,
@@ -581,6 +615,8 @@ def _std_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, correction: float,
     out = _unsqueeze_reduced(out, shape, dim, keepdim)
     count = _reduced_count(shape, dim)
     centered = x - x.mean_along(dim, keepdim=True)
+    if count - correction <= 0 and (dim is None or len(shape) == 0):
+        return g * centered * math.nan  # torch: grad / (2 * inf) times inf or nan
     return (g * centered / (out * (count - correction))).masked_fill(out == 0, 0.0)
 
 
@@ -633,7 +669,7 @@ norm_p = Primitive("norm", _norm, vjp=(_norm_vjp,), promote="float",
 
 def _cumsum(x: Any, *, dim: int) -> Any:
     dtype = np.int64 if x.dtype == np.bool_ or np.issubdtype(x.dtype, np.integer) else None
-    return xp(x).cumsum(x, axis=dim, dtype=dtype)
+    return xp(x).cumsum(x, axis=dim, dtype=dtype).reshape(x.shape)  # np flattens 0-d input
 
 
 cumsum_p = Primitive("cumsum", _cumsum,
@@ -695,6 +731,13 @@ dot_p = Primitive("dot", _matmul, vjp=(lambda g, b: g * b, lambda g, a: g * a), 
 
 
 def _einsum(*xs: Any, equation: str) -> Any:
+    sizes: dict[str, int] = {}
+    for i, (term, x) in enumerate(zip(equation.split("->")[0].split(","), xs, strict=True)):
+        for c, n in zip(term, x.shape, strict=True):
+            if sizes.setdefault(c, n) != n and 1 not in (n, sizes[c]):
+                raise RuntimeError(
+                    f"einsum(): subscript {c} has size {n} for operand {i} which does not "
+                    f"broadcast with previously seen size {sizes[c]}")
     return xp(xs[0]).einsum(equation, *xs)
 
 
@@ -941,10 +984,6 @@ index_put_p = Primitive(
     jvp="linear", node_name="IndexPutBackward0")
 
 
-def _gather(x: Any, index: Any, *, dim: int) -> Any:
-    return xp(x).take_along_axis(x, index, axis=dim) if index.shape == x.shape or True else None
-
-
 def _check_gather(x: Any, index: Any, dim: int) -> None:
     if index.ndim != x.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
@@ -1054,9 +1093,18 @@ tril_p = Primitive("tril", lambda x, *, diagonal: xp(x).tril(x, diagonal),
                    vjp=(lambda g, diagonal: g.tril(diagonal),), jvp="linear")
 triu_p = Primitive("triu", lambda x, *, diagonal: xp(x).triu(x, diagonal),
                    vjp=(lambda g, diagonal: g.triu(diagonal),), jvp="linear")
-flip_p = Primitive("flip", lambda x, *, dims: xp(x).flip(x, axis=dims),
+flip_p = Primitive("flip", lambda x, *, dims: xp(x).flip(x, axis=dims) if x.ndim else x.copy(),
                    vjp=(lambda g, dims: g.flip(dims),), jvp="linear")
-roll_p = Primitive("roll", lambda x, *, shifts, dims: xp(x).roll(x, shifts, axis=dims),
+
+
+def _roll(x: Any, *, shifts: tuple[int, ...], dims: tuple[int, ...]) -> Any:
+    if len(shifts) != len(dims):
+        raise RuntimeError(
+            f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+    return xp(x).roll(x, shifts, axis=dims)
+
+
+roll_p = Primitive("roll", _roll,
                    vjp=(lambda g, shifts, dims: g.roll(tuple(-s for s in shifts), dims),),
                    jvp="linear")
 
@@ -1082,6 +1130,8 @@ repeat_p = Primitive("repeat", _repeat, vjp=(_repeat_vjp,), jvp="linear")
 
 def _pad(x: Any, *, pad: tuple[int, ...], value: Any) -> Any:
     m = xp(x)
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
     widths = [(0, 0)] * x.ndim
     crop = [slice(None)] * x.ndim
     for i in range(len(pad) // 2):
@@ -1146,3 +1196,19 @@ col2im_p = Primitive(
     vjp=(lambda g, kernel_size, dilation, stride: g._op(
         im2col_p, kernel_size=kernel_size, dilation=dilation, stride=stride),),
     jvp="linear", node_name="Col2ImBackward0")
+
+
+def _binary_cross_entropy(x: Any, y: Any) -> Any:
+    m = xp(x)
+    log_p = m.maximum(m.log(x), -100.0)
+    log_q = m.maximum(m.log1p(-x), -100.0)
+    return (-(y * log_p + (1 - y) * log_q)).astype(x.dtype, copy=False)
+
+
+# Unreduced binary cross entropy with torch's clamps: logs at >= -100 in the forward, and
+# torch's input gradient (x - y) / max(x * (1 - x), 1e-12), which stays finite at 0 and 1.
+binary_cross_entropy_p = Primitive(
+    "binary_cross_entropy", _binary_cross_entropy,
+    vjp=(lambda g, x, y: g * (x - y) / (x * (1 - x)).clamp_min(1e-12),
+         lambda g, x: g * ((1 - x).log().clamp_min(-100.0) - x.log().clamp_min(-100.0))),
+    jvp="elementwise", promote="float")

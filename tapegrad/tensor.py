@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad import _dtype, _engine, _state, ops
+from tapegrad._backend import quietly
 from tapegrad._dtype import DType
 from tapegrad._engine import AccumulateGrad, Node, SavedTensor
 
@@ -125,9 +126,7 @@ _NUMPY_TO_DTYPE = _dtype.NUMPY_TO_DTYPE
 
 
 def _forward(prim: ops.Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
-    arrays = _promoted_arrays(prim, args)
-    with np.errstate(all="ignore"):  # torch returns inf/nan silently
-        return prim.forward(*arrays, **params)
+    return quietly(prim.forward, *_promoted_arrays(prim, args), **params)
 
 
 def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
@@ -295,16 +294,27 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
             force_first: bool = False) -> Node:
     """Attach a backward node for ``prim`` to ``outs`` (the only constructor of op nodes).
 
+    Saves exactly what the rules of the inputs that need a gradient read.
     ``force_first``: compute input 0's gradient even without an edge (CopySlices needs it).
     """
-    edges = tuple(a._edge() if isinstance(a, Tensor) else None for a in args)
-    in_meta = tuple((a._array.shape, a.dtype) if isinstance(a, Tensor) else None for a in args)
-    out_meta = tuple((o._array.shape, o.dtype) for o in outs)
-    needs = tuple(edge is not None or (force_first and i == 0) for i, edge in enumerate(edges))
+    edges = []
+    in_meta = []
+    needs = []
+    for index, arg in enumerate(args):
+        if isinstance(arg, Tensor):
+            edge = arg._edge()
+            array = arg._array
+            in_meta.append((array.shape, _NUMPY_TO_DTYPE[array.dtype]))
+        else:
+            edge = None
+            in_meta.append(None)
+        edges.append(edge)
+        needs.append(edge is not None or (force_first and index == 0))
+    needs_tuple = tuple(needs)
     saved: dict[str, Any] = {}
     sources = args if saved_inputs is None else saved_inputs
     names = prim.input_names
-    for name in prim.saved_names(needs):
+    for name in prim.saved_names(needs_tuple):
         if name == "out":
             if prim.multi_output:
                 saved[name] = tuple(SavedTensor(o, is_output=True) for o in outs)
@@ -322,7 +332,8 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
         else:
             value = sources[names.index(name)]
             saved[name] = SavedTensor(value) if isinstance(value, Tensor) else value
-    node = prim.node_class(prim, edges, in_meta, out_meta, saved, needs)
+    out_meta = tuple((o._array.shape, _NUMPY_TO_DTYPE[o._array.dtype]) for o in outs)
+    node = prim.node_class(prim, tuple(edges), tuple(in_meta), out_meta, saved, needs_tuple)
     for index, out in enumerate(outs):
         if out._array.dtype.kind == "f":
             out._grad_fn = node
@@ -526,8 +537,8 @@ def _move_retained_grad(tensor: Tensor, previous: Node | None, node: Node) -> No
     """``retain_grad`` follows a tensor onto the node an in-place op gave it (torch)."""
     if not tensor._retains_grad:
         return
-    if previous is not None and previous._retains_grad:
-        previous._retains_grad.pop(tensor._output_nr, None)
+    if previous is not None:
+        previous._drop_retains_grad(tensor._output_nr)
     node._set_retains_grad(0, tensor)
 
 

@@ -560,10 +560,10 @@ def _rebase_dirty(tensor: Tensor, node: FunctionNode, output_nr: int, num_output
         _set_edge(tensor, node, output_nr)
         tensor._requires_grad = False
         tensor._inherited_grad = False
-        retained = old._retains_grad if old is not None else None
-        if tensor._retains_grad and retained and old_nr in retained:
+        if tensor._retains_grad:
             # retain_grad follows the tensor to its new node (torch); tensor hooks stay behind
-            del retained[old_nr]
+            if old is not None:
+                old._drop_retains_grad(old_nr)
             node._set_retains_grad(output_nr, tensor)
         return
     if num_outputs > 1:
