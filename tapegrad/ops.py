@@ -1097,7 +1097,9 @@ flip_p = Primitive("flip", lambda x, *, dims: xp(x).flip(x, axis=dims) if x.ndim
                    vjp=(lambda g, dims: g.flip(dims),), jvp="linear")
 
 
-def _roll(x: Any, *, shifts: tuple[int, ...], dims: tuple[int, ...]) -> Any:
+def _roll(x: Any, *, shifts: tuple[int, ...], dims: tuple[int, ...] | None) -> Any:
+    if dims is None:  # torch rolls the flattened tensor
+        return xp(x).roll(x, shifts[0])
     if len(shifts) != len(dims):
         raise RuntimeError(
             f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")

@@ -126,7 +126,28 @@ _NUMPY_TO_DTYPE = _dtype.NUMPY_TO_DTYPE
 
 
 def _forward(prim: ops.Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
-    return quietly(prim.forward, *_promoted_arrays(prim, args), **params)
+    try:
+        return quietly(prim.forward, *_promoted_arrays(prim, args), **params)
+    except ValueError as error:
+        if "broadcast" in str(error):
+            raise _broadcast_error(args) from None
+        raise
+
+
+def _broadcast_error(args: Sequence[Any]) -> RuntimeError:
+    """torch's message for operands whose shapes do not broadcast."""
+    shapes = [a._array.shape for a in args if isinstance(a, Tensor)]
+    a, b = shapes[0], shapes[1] if len(shapes) > 1 else shapes[0]
+    for offset in range(1, builtins.max(len(a), len(b)) + 1):
+        size_a = a[-offset] if offset <= len(a) else 1
+        size_b = b[-offset] if offset <= len(b) else 1
+        if size_a != size_b and 1 not in (size_a, size_b):
+            dim = builtins.max(len(a), len(b)) - offset
+            return RuntimeError(
+                f"The size of tensor a ({size_a}) must match the size of tensor b ({size_b}) at "
+                f"non-singleton dimension {dim}"
+            )
+    return RuntimeError(f"shapes {[list(s) for s in shapes]} cannot be broadcast together")
 
 
 def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
@@ -1013,8 +1034,11 @@ class Tensor:
         return int(self._array.itemsize)
 
     def stride(self, dim: int | None = None) -> Any:
-        itemsize = self._array.itemsize
-        strides = tuple(s // itemsize for s in self._array.strides)
+        array = self._array
+        if array.size == 0:  # NumPy reports zeros; torch reports contiguous strides
+            strides = tuple(int(math.prod(array.shape[i + 1:])) for i in range(array.ndim))
+        else:
+            strides = tuple(s // array.itemsize for s in array.strides)
         return strides if dim is None else strides[_wrap_dim(dim, self._array.ndim)]
 
     def is_contiguous(self) -> bool:
@@ -1411,6 +1435,8 @@ class Tensor:
     fix = trunc
 
     def frac(self) -> Tensor:
+        if not self.dtype.is_floating_point:
+            raise NotImplementedError(f'"frac_cpu" not implemented for {_type_title(self.dtype)!r}')
         return self - self.trunc()
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
@@ -1890,7 +1916,8 @@ class Tensor:
 
     def roll(self, shifts: Any, dims: Any = None) -> Tensor:
         if dims is None:
-            return self.flatten().roll(shifts, 0).view(self.shape)
+            shift = shifts if isinstance(shifts, int) else builtins.sum(shifts)
+            return _apply(ops.roll_p, self, shifts=(shift,), dims=None)
         shifts_t = (shifts,) if isinstance(shifts, int) else tuple(shifts)
         dims_t = (dims,) if isinstance(dims, int) else tuple(dims)
         return _apply(ops.roll_p, self, shifts=shifts_t,
@@ -2373,8 +2400,8 @@ def _as_array(value: Any) -> np.ndarray:
 
 
 def _check_not_bool_sub(x: Tensor, other: Any) -> None:
-    if x.dtype is _dtype.bool_ and (
-        (isinstance(other, Tensor) and other.dtype is _dtype.bool_) or isinstance(other, bool)
+    if x.dtype is _dtype.bool_ or isinstance(other, bool) or (
+        isinstance(other, Tensor) and other.dtype is _dtype.bool_
     ):
         raise RuntimeError(
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
@@ -2459,7 +2486,8 @@ def _float_input(x: Tensor, name: str) -> Tensor:
 
 def _check_nonempty_reduction(x: Tensor, dim: Any, name: str) -> None:
     if x.numel() == 0 and (dim is None or dim == ()):
-        raise RuntimeError(
+        error = IndexError if name in ("argmax", "argmin") else RuntimeError
+        raise error(
             f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
         )
 
@@ -2672,9 +2700,9 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     target = None if dtype is None else _dtype.to_dtype(dtype)
     if isinstance(data, Tensor):
         array = data._array.copy()
-    elif isinstance(data, np.ndarray):
+    elif isinstance(data, np.ndarray | np.generic):  # NumPy data keeps its dtype (torch)
         _dtype.from_numpy_dtype(data.dtype)
-        array = data.copy()
+        array = np.array(data, copy=True)
     else:
         array = np.array(_unwrap_nested(data))
         if array.dtype == object:
@@ -2723,7 +2751,9 @@ def _format_tensor(t: Tensor) -> str:
     dtype = t.dtype
     if array.size == 0 and array.shape != (0,):
         suffixes.append(f"size={tuple(array.shape)}")
-    if dtype not in (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool_):
+    if dtype not in (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool_) or (
+        array.size == 0 and dtype is not _dtype.get_default_dtype()
+    ):
         suffixes.append(f"dtype={dtype!r}")
     grad_fn = None
     try:
@@ -2768,7 +2798,7 @@ def _nested_str(array: np.ndarray, indent: int, summarize: bool, formatter: _For
     if array.ndim == 1:
         items = [formatter.format(v) for v in array.tolist()]
         if summarize and len(items) > 2 * edge:
-            items = items[:edge] + ["..."] + items[-edge:]
+            items = [*items[:edge], " ...", *items[-edge:]]
         per_line = builtins.max(1, (80 - indent) // (formatter.width + 2))
         lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
         return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
@@ -2804,8 +2834,12 @@ class _Formatter:
                 else:
                     self.mode = "sci" if big / small > 1000 or big > 1e8 or small < 1e-4 \
                         else "fixed"
-        self.width = 1
-        self.width = builtins.max((len(self._raw(v)) for v in flat.tolist()), default=1)
+        if self.kind == "f":  # torch sizes columns by the nonzero finite values only
+            finite = flat[np.isfinite(flat) & (flat != 0)]
+            values = finite.tolist()
+        else:
+            values = flat.tolist()
+        self.width = builtins.max((len(self._raw(v)) for v in values), default=1)
 
     def _raw(self, value: Any) -> str:
         if self.kind == "b":

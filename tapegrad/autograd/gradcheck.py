@@ -86,7 +86,10 @@ def _check_inputs(inputs: tuple[Any, ...]) -> None:
                     "not of double precision floating point or complex. ",
                     stacklevel=4,
                 )
-            if not all(st > 0 or sz <= 1 for st, sz in zip(inp.stride(), inp.shape, strict=True)):
+            # (an empty tensor has nothing to perturb; NumPy gives it all-zero strides)
+            if inp.numel() and not all(
+                st > 0 or sz <= 1 for st, sz in zip(inp.stride(), inp.shape, strict=True)
+            ):
                 raise RuntimeError(
                     f"The {idx}th input has a dimension with stride 0. gradcheck only "
                     "supports inputs that are non-overlapping to be able to "
@@ -115,8 +118,9 @@ def _check_same_dtype_and_shape(a: Tensor, b: Tensor, eps: float, idx: Any = Non
         )
 
 
-def _notallclose_msg(analytical: np.ndarray, numerical: np.ndarray, output_idx: int,
-                     input_idx: int) -> str:
+def _notallclose_msg(
+    analytical: np.ndarray, numerical: np.ndarray, output_idx: int, input_idx: int
+) -> str:
     return (
         f"Jacobian mismatch for output {output_idx:d} with respect to input {input_idx:d},\n"
         f"numerical:{tensor(numerical)}\nanalytical:{tensor(analytical)}\n"
@@ -133,8 +137,14 @@ def _evaluate(func: Callable[..., Any], inputs: tuple[Any, ...]) -> tuple[Tensor
     return tuple(o.detach().clone() for o in _as_tuple(func(*inputs)))
 
 
-def _central_difference(func: Callable[..., Any], inputs: tuple[Any, ...], entry: Tensor,
-                        delta: np.ndarray, eps: float, idx: Any = None) -> list[np.ndarray]:
+def _central_difference(
+    func: Callable[..., Any],
+    inputs: tuple[Any, ...],
+    entry: Tensor,
+    delta: np.ndarray,
+    eps: float,
+    idx: Any = None,
+) -> list[np.ndarray]:
     """(f(x + delta) - f(x - delta)) / (2 eps), flattened per output; ``entry`` aliases x."""
     with no_grad():
         orig = entry.clone()
@@ -153,13 +163,19 @@ def _central_difference(func: Callable[..., Any], inputs: tuple[Any, ...], entry
     return columns
 
 
-def _numerical_jacobian(func: Callable[..., Any], inputs: tuple[Any, ...],
-                        outputs: tuple[Tensor, ...], input_idx: int,
-                        eps: float) -> list[np.ndarray]:
+def _numerical_jacobian(
+    func: Callable[..., Any],
+    inputs: tuple[Any, ...],
+    outputs: tuple[Tensor, ...],
+    input_idx: int,
+    eps: float,
+) -> list[np.ndarray]:
     """The Jacobians of every output with respect to input ``input_idx``: (in_numel, out_numel)."""
     x = inputs[input_idx]
-    jacobians = [np.zeros((x.numel(), o.numel()),
-                          dtype=o.dtype.np if _is_float(o) else np.float64) for o in outputs]
+    jacobians = [
+        np.zeros((x.numel(), o.numel()), dtype=o.dtype.np if _is_float(o) else np.float64)
+        for o in outputs
+    ]
     data = x.data  # shares storage; writes to it are invisible to autograd (as in torch)
     for d_idx, x_idx in enumerate(product(*[range(m) for m in x.shape])):
         entry = data[x_idx] if x_idx else data[...]
@@ -174,8 +190,9 @@ def _vjp(output: Tensor, diff_inputs: list[Tensor], grad_output: Tensor) -> tupl
     return _engine.grad(output, diff_inputs, grad_output, retain_graph=True, allow_unused=True)
 
 
-def _stack_rows(rows: list[tuple[Any, ...]], diff_inputs: list[Tensor],
-                out_numel: int) -> tuple[list[np.ndarray], bool, bool]:
+def _stack_rows(
+    rows: list[tuple[Any, ...]], diff_inputs: list[Tensor], out_numel: int
+) -> tuple[list[np.ndarray], bool, bool]:
     """Jacobians (in_numel, out_numel) from VJP rows; also whether sizes and dtypes match."""
     jacobians = [np.zeros((x.numel(), out_numel), dtype=x.dtype.np) for x in diff_inputs]
     sizes_ok = types_ok = True
@@ -194,11 +211,13 @@ def _stack_rows(rows: list[tuple[Any, ...]], diff_inputs: list[Tensor],
     return jacobians, sizes_ok, types_ok
 
 
-def _jacobian_rows(output: Tensor, diff_inputs: list[Tensor],
-                   v: np.ndarray | None) -> list[tuple[Any, ...]]:
+def _jacobian_rows(
+    output: Tensor, diff_inputs: list[Tensor], v: np.ndarray | None
+) -> list[tuple[Any, ...]]:
     if v is not None:  # fast mode: one VJP with the random vector v
-        return [_vjp(output, diff_inputs, tensor(v.reshape(tuple(output.shape)),
-                                                 dtype=output.dtype))]
+        return [
+            _vjp(output, diff_inputs, tensor(v.reshape(tuple(output.shape)), dtype=output.dtype))
+        ]
     rows = []
     for j in range(output.numel()):
         basis = np.zeros(output.numel(), dtype=output.dtype.np)
@@ -207,15 +226,21 @@ def _jacobian_rows(output: Tensor, diff_inputs: list[Tensor],
     return rows
 
 
-def _analytical_jacobian(diff_inputs: list[Tensor], output: Tensor, nondet_tol: float,
-                         check_grad_dtypes: bool, v: np.ndarray | None = None) -> list[np.ndarray]:
+def _analytical_jacobian(
+    diff_inputs: list[Tensor],
+    output: Tensor,
+    nondet_tol: float,
+    check_grad_dtypes: bool,
+    v: np.ndarray | None = None,
+) -> list[np.ndarray]:
     """Reverse-mode Jacobians of ``output`` w.r.t. each input, computed twice (reentrancy)."""
     out_numel = 1 if v is not None else output.numel()
-    first, sizes_ok, types_ok = _stack_rows(_jacobian_rows(output, diff_inputs, v),
-                                            diff_inputs, out_numel)
+    first, sizes_ok, types_ok = _stack_rows(
+        _jacobian_rows(output, diff_inputs, v), diff_inputs, out_numel
+    )
     second, _, _ = _stack_rows(_jacobian_rows(output, diff_inputs, v), diff_inputs, out_numel)
-    reentrant = all(
-        a.size == 0 or float(np.abs(a - b).max()) <= nondet_tol
+    reentrant = not any(  # as in torch, NaN differences do not count as nondeterminism
+        a.size and float(np.abs(a - b).max()) > nondet_tol
         for a, b in zip(first, second, strict=True)
     )
     if not types_ok and check_grad_dtypes:
@@ -233,8 +258,9 @@ def _analytical_jacobian(diff_inputs: list[Tensor], output: Tensor, nondet_tol: 
 
 
 # ----------------------------------------------------------------------------- the two modes
-def _check_no_differentiable_outputs(func: Callable[..., Any], inputs: tuple[Any, ...],
-                                     func_out: tuple[Tensor, ...], eps: float) -> bool:
+def _check_no_differentiable_outputs(
+    func: Callable[..., Any], inputs: tuple[Any, ...], func_out: tuple[Tensor, ...], eps: float
+) -> bool:
     for input_idx, _ in _diff_inputs(inputs):
         for jacobian in _numerical_jacobian(func, inputs, func_out, input_idx, eps):
             if np.count_nonzero(jacobian):
@@ -242,21 +268,28 @@ def _check_no_differentiable_outputs(func: Callable[..., Any], inputs: tuple[Any
     return True
 
 
-def _slow_gradcheck(func: Callable[..., Any], func_out: tuple[Tensor, ...],
-                    inputs: tuple[Any, ...], eps: float, rtol: float, atol: float,
-                    check_grad_dtypes: bool, nondet_tol: float) -> bool:
+def _slow_gradcheck(
+    func: Callable[..., Any],
+    func_out: tuple[Tensor, ...],
+    inputs: tuple[Any, ...],
+    eps: float,
+    rtol: float,
+    atol: float,
+    check_grad_dtypes: bool,
+    nondet_tol: float,
+) -> bool:
     if not _differentiable_outputs(func_out):
         return _check_no_differentiable_outputs(func, inputs, func_out, eps)
     diff = _diff_inputs(inputs)
     diff_inputs = [t for _, t in diff]
     kept = [k for k, o in enumerate(func_out) if o.requires_grad]
     # numerical[j][i]: output i (differentiable outputs only) w.r.t. differentiable input j
-    numerical = [[per_out[k] for k in kept]
-                 for per_out in (_numerical_jacobian(func, inputs, func_out, idx, eps)
-                                 for idx, _ in diff)]
+    numerical = [
+        [per_out[k] for k in kept]
+        for per_out in (_numerical_jacobian(func, inputs, func_out, idx, eps) for idx, _ in diff)
+    ]
     for i, k in enumerate(kept):
-        analytical = _analytical_jacobian(diff_inputs, func_out[k], nondet_tol,
-                                          check_grad_dtypes)
+        analytical = _analytical_jacobian(diff_inputs, func_out[k], nondet_tol, check_grad_dtypes)
         for j, a in enumerate(analytical):
             n = numerical[j][i]
             if not _allclose(a, n, rtol, atol):
@@ -270,9 +303,16 @@ def _unit_vector(rng: np.random.Generator, numel: int, dtype: Any) -> np.ndarray
     return vec / norm if norm else vec
 
 
-def _fast_gradcheck(func: Callable[..., Any], func_out: tuple[Tensor, ...],
-                    inputs: tuple[Any, ...], eps: float, rtol: float, atol: float,
-                    check_grad_dtypes: bool, nondet_tol: float) -> bool:
+def _fast_gradcheck(
+    func: Callable[..., Any],
+    func_out: tuple[Tensor, ...],
+    inputs: tuple[Any, ...],
+    eps: float,
+    rtol: float,
+    atol: float,
+    check_grad_dtypes: bool,
+    nondet_tol: float,
+) -> bool:
     """Compare v^T J u computed both ways, for random unit vectors u (inputs), v (outputs)."""
     rng = np.random.default_rng(_SEED)
     diff = _diff_inputs(inputs)
@@ -307,13 +347,21 @@ def _fast_gradcheck(func: Callable[..., Any], func_out: tuple[Tensor, ...],
     return True
 
 
-def _slow_mode_error(func: Callable[..., Any], func_out: tuple[Tensor, ...],
-                     inputs: tuple[Any, ...], input_idx: int, output_idx: int, rtol: float,
-                     atol: float, eps: float) -> str:
+def _slow_mode_error(
+    func: Callable[..., Any],
+    func_out: tuple[Tensor, ...],
+    inputs: tuple[Any, ...],
+    input_idx: int,
+    output_idx: int,
+    rtol: float,
+    atol: float,
+    eps: float,
+) -> str:
     diff = _diff_inputs(inputs)
     numerical = _numerical_jacobian(func, inputs, func_out, diff[input_idx][0], eps)[output_idx]
-    analytical = _analytical_jacobian([t for _, t in diff], func_out[output_idx], float("inf"),
-                                      False)[input_idx]
+    analytical = _analytical_jacobian(
+        [t for _, t in diff], func_out[output_idx], float("inf"), False
+    )[input_idx]
     max_diff = float(np.abs(numerical - analytical).max()) if numerical.size else 0.0
     msg = (
         "\nThe above quantities relating the numerical and analytical jacobians are computed \n"
@@ -330,13 +378,13 @@ def _slow_mode_error(func: Callable[..., Any], func_out: tuple[Tensor, ...],
     return msg
 
 
-def _test_backward_mul_by_grad_output(outputs: tuple[Tensor, ...],
-                                      inputs: tuple[Any, ...]) -> bool:
+def _test_backward_mul_by_grad_output(outputs: tuple[Tensor, ...], inputs: tuple[Any, ...]) -> bool:
     diff_inputs = [t for _, t in _diff_inputs(inputs)]
     if not diff_inputs:
         raise GradcheckError("no Tensors requiring grad found in input")
-    grads = _engine.grad(outputs, diff_inputs, [o.detach().zeros_like() for o in outputs],
-                         allow_unused=True)
+    grads = _engine.grad(
+        outputs, diff_inputs, [o.detach().zeros_like() for o in outputs], allow_unused=True
+    )
     for gi, di in zip(grads, diff_inputs, strict=True):
         if gi is None:
             continue
@@ -354,8 +402,9 @@ def _test_undefined_backward_mode(func: Callable[..., Any], inputs: tuple[Any, .
     diff_inputs = [t for _, t in _diff_inputs(inputs)]
     outputs = _differentiable_outputs(func(*inputs))
     try:
-        grads = _engine.grad(outputs, diff_inputs, [o.detach().zeros_like() for o in outputs],
-                             allow_unused=True)
+        grads = _engine.grad(
+            outputs, diff_inputs, [o.detach().zeros_like() for o in outputs], allow_unused=True
+        )
     except RuntimeError as error:
         raise GradcheckError(
             "Expected backward function to handle undefined output grads. "
@@ -452,17 +501,34 @@ def gradcheck(
             "checks yet)"
         )
     try:
-        return _gradcheck_helper(func, inputs, eps, atol, rtol, nondet_tol,
-                                 check_undefined_grad, check_grad_dtypes, fast_mode)
+        return _gradcheck_helper(
+            func,
+            inputs,
+            eps,
+            atol,
+            rtol,
+            nondet_tol,
+            check_undefined_grad,
+            check_grad_dtypes,
+            fast_mode,
+        )
     except GradcheckError:
         if raise_exception:
             raise
         return False
 
 
-def _gradcheck_helper(func: Callable[..., Any], inputs: Any, eps: float, atol: float,
-                      rtol: float, nondet_tol: float, check_undefined_grad: bool,
-                      check_grad_dtypes: bool, fast_mode: bool) -> bool:
+def _gradcheck_helper(
+    func: Callable[..., Any],
+    inputs: Any,
+    eps: float,
+    atol: float,
+    rtol: float,
+    nondet_tol: float,
+    check_undefined_grad: bool,
+    check_grad_dtypes: bool,
+    fast_mode: bool,
+) -> bool:
     tupled_inputs = _as_tuple(inputs)
     _check_inputs(tupled_inputs)
     func_out = _as_tuple(func(*tupled_inputs))
@@ -552,8 +618,9 @@ def gradgradcheck(
             for i, x in enumerate(args[-num_outputs:] if num_outputs else ())
         )
         diff_input_args = [x for i, x in enumerate(input_args) if i in diff_input_indices]
-        grad_inputs = _engine.grad(outputs, diff_input_args, list(grads_out),
-                                   create_graph=True, allow_unused=True)
+        grad_inputs = _engine.grad(
+            outputs, diff_input_args, list(grads_out), create_graph=True, allow_unused=True
+        )
         return tuple(g for g in grad_inputs if g is not None)
 
     return gradcheck(
@@ -574,8 +641,7 @@ def gradgradcheck(
     )
 
 
-def _random_grad_output(rng: np.random.Generator, output: Tensor,
-                        non_contiguous: bool) -> Tensor:
+def _random_grad_output(rng: np.random.Generator, output: Tensor, non_contiguous: bool) -> Tensor:
     dtype = output.dtype if output.dtype.is_floating_point else float64
     shape = tuple(output.shape)
     if non_contiguous and len(shape) and output.numel() > 1:
