@@ -516,11 +516,39 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, **params: Any) -> 
             ):
                 SavedTensor(arg)
         old_edge_tensor = self._detached_history()
+    new_tangent = _inplace_tangent(self, prim, args, data, params, modes)
     self._array[...] = data
     self._bump()
     if record:
         _rebase(self, prim, old_edge_tensor, old_self, others, params)
+    if new_tangent is not None:
+        level, tangent = new_tangent
+        current = self._live_tangent(level)
+        if current is not None:  # write through, so a view's tangent updates its base's
+            current._array[...] = tangent._array
+        else:
+            self._tangent = (level, tangent)
     return self
+
+
+def _inplace_tangent(self: Tensor, prim: ops.Primitive, args: Sequence[Any], data: Any,
+                     params: dict[str, Any], modes: _state.Modes) -> tuple[int, Tensor] | None:
+    """Forward AD through an in-place op: the new tangent, computed from the old values."""
+    level = _state.forward_levels.current
+    if level is None or not modes.fw_grad_enabled or prim.jvp is None:
+        return None
+    tangents = [a._live_tangent(level) if isinstance(a, Tensor) else None for a in args]
+    if builtins.all(t is None for t in tangents):
+        return None
+    out = Tensor._from_array(data.astype(self._array.dtype, copy=False), False)
+    primals = [self._snapshot() if i == 0 else a for i, a in enumerate(args)]
+    with _state.switch(fw_grad_enabled=False):
+        (tangent,) = _jvp(prim, primals, (out,), tangents, params)
+    if tangent is None:
+        return None
+    if tuple(tangent.shape) != tuple(self.shape):
+        tangent = tangent.expand(self.shape)
+    return level, tangent.to(self.dtype).contiguous().clone()
 
 
 def _type_title(dtype: DType) -> str:
