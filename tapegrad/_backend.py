@@ -36,7 +36,10 @@ def _errstate_fallback(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 try:  # NumPy 2 keeps the floating-point error state in a ContextVar; setting it is cheap
-    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+    from numpy._core._ufunc_config import (  # type: ignore[attr-defined]
+        _extobj_contextvar,
+        _make_extobj,
+    )
 
     _IGNORE_ALL = _make_extobj(all="ignore")
 

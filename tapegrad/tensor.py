@@ -61,7 +61,7 @@ __all__ = [
 DEFAULT, NO_GRAD_MODE, INFERENCE_MODE, MULTI_OUTPUT_NODE, IN_CUSTOM_FUNCTION = range(5)
 
 
-class Size(tuple):  # type: ignore[type-arg]
+class Size(tuple[int, ...]):
     """A tensor's shape: a tuple of ints that prints like torch's ``torch.Size``."""
 
     def numel(self) -> int:
@@ -100,7 +100,9 @@ def _promoted_arrays(prim: ops.Primitive, args: Sequence[Any]) -> list[Any]:
             isinstance(a, Tensor) and a._array.dtype == kind for a in args
         ):
             return [a._array for a in args]
-    dims, zero_dims, scalars = [], [], []
+    dims: list[DType] = []
+    zero_dims: list[DType] = []
+    scalars: list[Any] = []
     for a in args:
         if isinstance(a, Tensor):
             (dims if a._array.ndim else zero_dims).append(a.dtype)
@@ -110,7 +112,7 @@ def _promoted_arrays(prim: ops.Primitive, args: Sequence[Any]) -> list[Any]:
     if prim.promote == "float" and not dtype.is_floating_point:
         dtype = _dtype.get_default_dtype()
     target = dtype.np
-    arrays = []
+    arrays: list[Any] = []
     for a in args:
         if isinstance(a, Tensor):
             array = a._array
@@ -318,9 +320,9 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
     Saves exactly what the rules of the inputs that need a gradient read.
     ``force_first``: compute input 0's gradient even without an edge (CopySlices needs it).
     """
-    edges = []
-    in_meta = []
-    needs = []
+    edges: list[Any] = []
+    in_meta: list[Any] = []
+    needs: list[bool] = []
     for index, arg in enumerate(args):
         if isinstance(arg, Tensor):
             edge = arg._edge()
@@ -670,23 +672,23 @@ class Tensor:
             self.requires_grad_(True)
 
     def _init(self, array: np.ndarray) -> None:
-        self._array = array
-        self._vc = _VersionCounter()
-        self._base = None
-        self._view_chain = ()
+        self._array: np.ndarray = array
+        self._vc: Any = _VersionCounter()  # None for inference tensors
+        self._base: Tensor | None = None
+        self._view_chain: tuple[tuple[ops.Primitive, dict[str, Any]], ...] = ()
         self._creation_meta = DEFAULT
         self._attr_version = 0
         self._requires_grad = False
         self._inherited_grad = False
-        self._grad_fn = None
+        self._grad_fn: Node | None = None
         self._output_nr = 0
-        self._grad = None
-        self._hooks = None
-        self._post_accumulate_hooks = None
+        self._grad: Tensor | None = None
+        self._hooks: dict[int, Any] | None = None
+        self._post_accumulate_hooks: dict[int, Any] | None = None
         self._retains_grad = False
-        self._accumulator = None
+        self._accumulator: weakref.ReferenceType[AccumulateGrad] | None = None
         self._is_inference = False
-        self._tangent = None
+        self._tangent: tuple[int, Tensor] | None = None
         self._multi_output_view = False
 
     @classmethod
@@ -784,10 +786,6 @@ class Tensor:
         base = self._base  # a stale view requires grad once its base does (read lazily)
         return base is not None and self._attr_version != self._vc.value and base.requires_grad
 
-    @property
-    def output_nr(self) -> int:
-        return self._output_nr
-
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         if not value and self.grad_fn is not None:
@@ -799,6 +797,10 @@ class Tensor:
         if value and self.grad_fn is not None:
             return
         self.requires_grad_(value)
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set whether autograd records operations on this (leaf) tensor; returns ``self``.
@@ -1037,7 +1039,7 @@ class Tensor:
         return _NUMPY_TO_DTYPE[self._array.dtype]
 
     @property
-    def device(self) -> str:
+    def device(self) -> device:
         return device("cpu")
 
     @property
@@ -1313,12 +1315,12 @@ class Tensor:
 
     __rxor__ = __xor__
 
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Any:
         if not isinstance(other, Tensor | numbers.Number | np.ndarray | np.generic):
             return NotImplemented
         return _apply(ops.eq_p, self, _operand(other))
 
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Any:
         if not isinstance(other, Tensor | numbers.Number | np.ndarray | np.generic):
             return NotImplemented
         return _apply(ops.ne_p, self, _operand(other))
@@ -2299,22 +2301,22 @@ class Tensor:
         raise RuntimeError("tapegrad has no CUDA backend yet (CuPy support is planned)")
 
     # -- new tensors like this one --------------------------------------------------------
-    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
         if isinstance(data, Tensor):
             data = data._array.copy()
         return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
-    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
         return zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
-    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
         return ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
     def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None,
-                 requires_grad: bool = False) -> Tensor:
+                 requires_grad: builtins.bool = False) -> Tensor:
         return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
-    def new_empty(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    def new_empty(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
         return empty(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
     def zeros_like(self) -> Tensor:
@@ -2325,7 +2327,7 @@ class Tensor:
 
 
 # ----------------------------------------------------------------------------- helper records
-class MinMax(tuple):  # type: ignore[type-arg]
+class MinMax(tuple[Any, ...]):
     """``(values, indices)`` as returned by ``max(dim)`` / ``min(dim)``."""
 
     def __new__(cls, values: Tensor, indices: Tensor, name: str) -> MinMax:
@@ -2347,12 +2349,12 @@ class MinMax(tuple):  # type: ignore[type-arg]
 
 
 class SortResult(MinMax):
-    def __new__(cls, values: Tensor, indices: Tensor) -> SortResult:  # type: ignore[misc]
+    def __new__(cls, values: Tensor, indices: Tensor) -> SortResult:
         return super().__new__(cls, values, indices, "sort")  # type: ignore[return-value]
 
 
 class TopkResult(MinMax):
-    def __new__(cls, values: Tensor, indices: Tensor) -> TopkResult:  # type: ignore[misc]
+    def __new__(cls, values: Tensor, indices: Tensor) -> TopkResult:
         return super().__new__(cls, values, indices, "topk")  # type: ignore[return-value]
 
 
@@ -2360,11 +2362,14 @@ class device:  # noqa: N801 (torch's name)
     """A device description; tapegrad runs on ``"cpu"``."""
 
     __slots__ = ("type", "index")
+    type: str
+    index: int | None
 
     def __init__(self, type: Any = "cpu", index: int | None = None) -> None:  # noqa: A002
         kind = type
         if isinstance(kind, device):
-            kind, index = kind.type, kind.index
+            index = kind.index
+            kind = kind.type
         name = str(kind)
         if ":" in name:
             name, idx = name.split(":")
@@ -2866,7 +2871,7 @@ class _Formatter:
             finite = flat[np.isfinite(flat) & (flat != 0)]
             values = finite.tolist()
         else:
-            values = flat.tolist()
+            values = flat.tolist()  # type: ignore[assignment]
         self.width = builtins.max((len(self._raw(v)) for v in values), default=1)
 
     def _raw(self, value: Any) -> str:
@@ -3077,7 +3082,7 @@ class Generator:
         return self._seed
 
     def seed(self) -> int:
-        seed = int(np.random.SeedSequence().entropy % (2**63))
+        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
         self.manual_seed(seed)
         return seed
 
@@ -3111,7 +3116,7 @@ def manual_seed(seed: int) -> Generator:
 
 def seed() -> int:
     """Seed the default generator non-deterministically; return the seed."""
-    value = int(np.random.SeedSequence().entropy % (2**63))
+    value = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
     manual_seed(value)
     return value
 
