@@ -11,7 +11,8 @@ Example:
     tensor([ 5.4366, 14.7781])
 """
 
-from tapegrad import autograd
+import tapegrad.utils.data
+from tapegrad import autograd, nn, optim
 from tapegrad._dtype import DType as dtype
 from tapegrad._dtype import bool_ as bool  # noqa: A004 (torch's name)
 from tapegrad._dtype import (
@@ -172,6 +173,7 @@ from tapegrad.autograd.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from tapegrad.serialization import load, save
 from tapegrad.tensor import (
     Generator,
     Size,

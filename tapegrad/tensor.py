@@ -2301,22 +2301,27 @@ class Tensor:
         raise RuntimeError("tapegrad has no CUDA backend yet (CuPy support is planned)")
 
     # -- new tensors like this one --------------------------------------------------------
-    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: builtins.bool = False
+                  ) -> Tensor:
         if isinstance(data, Tensor):
             data = data._array.copy()
         return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
-    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False
+                  ) -> Tensor:
         return zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
-    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False
+                  ) -> Tensor:
         return ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
     def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None,
-                 requires_grad: builtins.bool = False) -> Tensor:
+                 requires_grad: builtins.bool = False
+                  ) -> Tensor:
         return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
-    def new_empty(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
+    def new_empty(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False
+                  ) -> Tensor:
         return empty(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
     def zeros_like(self) -> Tensor:

@@ -3,7 +3,6 @@
 from tapegrad._engine import backward, grad
 from tapegrad.autograd import forward_ad, function, grad_mode
 from tapegrad.autograd.function import Function, FunctionCtx, once_differentiable
-from tapegrad.autograd.gradcheck import gradcheck, gradgradcheck
 from tapegrad.autograd.grad_mode import (
     _force_original_view_tracking,
     _unsafe_preserve_version_counter,
@@ -17,6 +16,7 @@ from tapegrad.autograd.grad_mode import (
     set_grad_enabled,
     set_multithreading_enabled,
 )
+from tapegrad.autograd.gradcheck import gradcheck, gradgradcheck
 
 __all__ = [
     "_force_original_view_tracking",
