@@ -95,7 +95,7 @@ def main() -> None:
         for T in (tapegrad, torch):
             x = T.randn(*size, requires_grad=True)
             for threaded in (True, False):
-                def step(T=T, x=x, threaded=threaded):
+                def step(T=T, x=x, threaded=threaded, build=build):
                     with T.autograd.set_multithreading_enabled(threaded):
                         y = build(T, x)
                         y.backward()

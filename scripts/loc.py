@@ -45,8 +45,9 @@ def main() -> int:
     for path in sorted(ROOT.rglob("*.py")):
         relative = path.relative_to(ROOT)
         count = code_lines(path)
-        is_core = len(relative.parts) == 1 or relative.parts[0] in ("autograd", "utils") and (
-            relative.parts[1] != "data" if len(relative.parts) > 2 else True)
+        is_core = len(relative.parts) == 1 or (
+            relative.parts[0] in ("autograd", "utils") and relative.parts[:2] != ("utils", "data")
+        )
         if is_core:
             core += count
         else:

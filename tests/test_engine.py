@@ -32,7 +32,8 @@ def assert_same(ours, theirs):
             assert_same(a, b)
     elif hasattr(ours, "_array") or hasattr(theirs, "numpy"):
         if ours is None or theirs is None:
-            assert ours is None and theirs is None
+            assert ours is None
+            assert theirs is None
         else:
             np.testing.assert_allclose(arr(ours), arr(theirs), rtol=1e-5, atol=1e-6)
     else:

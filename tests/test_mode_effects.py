@@ -158,5 +158,5 @@ def test_seed_examples():
     with tapegrad.inference_mode():
         y = x * x
     assert y.requires_grad is False
-    with pytest.raises(RuntimeError, match="Inference tensors do not track version counter."):
+    with pytest.raises(RuntimeError, match=r"Inference tensors do not track version counter\."):
         y._version
