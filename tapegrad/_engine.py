@@ -457,6 +457,14 @@ def _is_heavy(node: Node) -> bool:
                for meta in (*node.out_meta, *node.in_meta))
 
 
+def _worth_a_worker(node: Node) -> bool:
+    """Heavy NumPy work: not a view's backward nor AccumulateGrad (cheap copies and adds)."""
+    if isinstance(node, AccumulateGrad) or not _is_heavy(node):
+        return False
+    prim = getattr(node, "prim", None)
+    return prim is None or not prim.view
+
+
 def _numel(shape: tuple[int, ...]) -> int:
     count = 1
     for size in shape:
@@ -534,7 +542,10 @@ def _execute_threaded(task: _GraphTask, ready: list[tuple[int, int, Node]], reta
         while ready and error is None:
             node = heapq.heappop(ready)[2]
             grads_in = _take_buffer(task, node)
-            if _is_heavy(node) and (ready or running):
+            # Hand a node over only when another heavy one can run beside it (real branching)
+            if _worth_a_worker(node) and (
+                running or any(_worth_a_worker(item[2]) for item in ready)
+            ):
                 future = pool.submit(_state.run_as_backward_worker, modes, _run_node, node,
                                      grads_in, task, retain_graph, accumulate)
                 running[future] = node
