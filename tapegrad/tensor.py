@@ -93,13 +93,17 @@ def _promoted_arrays(prim: ops.Primitive, args: Sequence[Any]) -> list[Any]:
     """The NumPy operands of ``prim``: promoted to torch's result type where the op asks."""
     if prim.promote == "none":
         return [a._array if isinstance(a, Tensor) else a for a in args]
-    first = args[0]
-    if isinstance(first, Tensor):  # fast path: every operand a tensor of one float dtype
-        kind = first._array.dtype
-        if kind.kind == "f" and builtins.all(
-            isinstance(a, Tensor) and a._array.dtype == kind for a in args
-        ):
-            return [a._array for a in args]
+    # Fast paths: one float tensor, or two tensors of one float dtype (most calls).
+    if len(args) == 1:
+        only = args[0]
+        if type(only) is Tensor and only._array.dtype.kind == "f":
+            return [only._array]
+    elif len(args) == 2:
+        a, b = args
+        if type(a) is Tensor and type(b) is Tensor:
+            x, y = a._array, b._array
+            if x.dtype is y.dtype and x.dtype.kind == "f":
+                return [x, y]
     dims: list[DType] = []
     zero_dims: list[DType] = []
     scalars: list[Any] = []
@@ -128,8 +132,9 @@ _NUMPY_TO_DTYPE = _dtype.NUMPY_TO_DTYPE
 
 
 def _forward(prim: ops.Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
+    arrays = _promoted_arrays(prim, args)
     try:
-        return quietly(prim.forward, *_promoted_arrays(prim, args), **params)
+        return quietly(prim.forward, *arrays, **params)
     except ValueError as error:
         if "broadcast" in str(error):
             raise _broadcast_error(args) from None
@@ -168,15 +173,20 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
         if prim.view:
             _make_views(prim, args[0], outs, params, modes, False)
         return outs if prim.multi_output else outs[0]
-    tensors = [a for a in args if isinstance(a, Tensor)]
-    record = (
-        prim.vjp is not None
-        and modes.grad_enabled
-        and any(t.requires_grad for t in tensors)
+    record = False
+    if prim.vjp is not None and modes.grad_enabled and outs[0]._array.dtype.kind == "f":
         # torch wraps Python numbers in normal tensors, so only all-inference operands bypass
-        and not (len(tensors) == len(args) and builtins.all(t._is_inference for t in tensors))
-        and outs[0]._array.dtype.kind == "f"
-    )
+        all_inference = True
+        for arg in args:
+            if isinstance(arg, Tensor):
+                if not record and (arg._requires_grad or arg._grad_fn is not None or (
+                        arg._base is not None and arg.requires_grad)):
+                    record = True
+                if not arg._is_inference:
+                    all_inference = False
+            else:
+                all_inference = False
+        record = record and not all_inference
     if prim.view:
         _make_views(prim, args[0], outs, params, modes, record)
     if record:
@@ -220,8 +230,7 @@ def _jvp(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
         return total if prim.multi_output else (total,)
     if kind == "joint":  # linear in all inputs together: the op on the tangents (zeros if none)
         replaced = [
-            (t if t is not None else a.zeros_like()) if isinstance(a, Tensor) and rule is not None
-            else a
+            a if rule is None or a is None else t if t is not None else _zero_tangent(a)
             for a, t, rule in zip(args, tangents, _rules(prim, len(args)), strict=True)
         ]
         result = _apply(prim, *replaced, **params)
@@ -237,6 +246,11 @@ def _jvp(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
         term = rule(**{name: env[name] for name in arg_names})
         total = term if total is None else _add_tangents(total, term)
     return total if prim.multi_output else (total,)
+
+
+def _zero_tangent(value: Any) -> Any:
+    """The tangent of a differentiable input that has none: zeros (a Python number: 0)."""
+    return value.zeros_like() if isinstance(value, Tensor) else type(value)(0)
 
 
 def _add_tangents(a: Any, b: Any) -> Any:
@@ -537,7 +551,8 @@ def _inplace_tangent(self: Tensor, prim: ops.Primitive, args: Sequence[Any], dat
                      params: dict[str, Any], modes: _state.Modes) -> tuple[int, Tensor] | None:
     """Forward AD through an in-place op: the new tangent, computed from the old values."""
     level = _state.forward_levels.current
-    if level is None or not modes.fw_grad_enabled or prim.jvp is None:
+    if (level is None or not modes.fw_grad_enabled or prim.jvp is None
+            or self._array.dtype.kind != "f"):
         return None
     tangents = [a._live_tangent(level) if isinstance(a, Tensor) else None for a in args]
     if builtins.all(t is None for t in tangents):
@@ -546,11 +561,21 @@ def _inplace_tangent(self: Tensor, prim: ops.Primitive, args: Sequence[Any], dat
     primals = [self._snapshot() if i == 0 else a for i, a in enumerate(args)]
     with _state.switch(fw_grad_enabled=False):
         (tangent,) = _jvp(prim, primals, (out,), tangents, params)
-    if tangent is None:
-        return None
-    if tuple(tangent.shape) != tuple(self.shape):
-        tangent = tangent.expand(self.shape)
-    return level, tangent.to(self.dtype).contiguous().clone()
+        if tangent is None:
+            return None
+        if tuple(tangent.shape) != tuple(self.shape):
+            tangent = tangent.expand(self.shape)
+        tangent = tangent.to(self.dtype).contiguous().clone()
+        base = self._base
+        if base is not None and tangents[0] is None:
+            # torch: a view without a tangent written with one gives its base a tangent (zeros
+            # outside the view), and the view's tangent is the matching view of it
+            base_tangent = base._live_tangent(level)
+            if base_tangent is None:
+                base_tangent = base.detach().zeros_like()
+                base._tangent = (level, base_tangent)
+            self._tangent = (level, ops.replay(base_tangent, self._view_chain))
+    return level, tangent
 
 
 def _type_title(dtype: DType) -> str:
@@ -637,30 +662,39 @@ class Tensor:
         tensor([2., 4.])
     """
 
+    # The fields every tensor sets live in slots; the rarely set ones are class-level
+    # defaults (shadowed per instance when set), which keeps creating a tensor cheap.
     __slots__ = (
         "_array",
         "_vc",
         "_base",
-        "_view_chain",
-        "_creation_meta",
-        "_attr_version",
         "_requires_grad",
-        "_inherited_grad",
         "_grad_fn",
-        "_output_nr",
-        "_grad",
-        "_hooks",
-        "_post_accumulate_hooks",
-        "_retains_grad",
-        "_accumulator",
         "_is_inference",
-        "_tangent",
-        "_multi_output_view",
         "__weakref__",
         "__dict__",
     )
     __array_ufunc__ = None  # ndarray * Tensor defers to Tensor.__rmul__
     __array_priority__ = 1000
+
+    _array: np.ndarray
+    _vc: Any  # the shared _VersionCounter; None for inference tensors
+    _base: Tensor | None
+    _requires_grad: bool
+    _grad_fn: Node | None
+    _is_inference: bool
+    _view_chain: tuple[tuple[ops.Primitive, dict[str, Any]], ...] = ()
+    _creation_meta: int = DEFAULT
+    _attr_version: int = 0
+    _inherited_grad: bool = False
+    _output_nr: int = 0
+    _grad: Tensor | None = None
+    _hooks: dict[int, Any] | None = None
+    _post_accumulate_hooks: dict[int, Any] | None = None
+    _retains_grad: bool = False
+    _accumulator: weakref.ReferenceType[AccumulateGrad] | None = None
+    _tangent: tuple[int, Tensor] | None = None
+    _multi_output_view: bool = False
 
     # -- construction -----------------------------------------------------------------
     def __init__(self, data: Any = None, *, dtype: Any = None, requires_grad: bool = False) -> None:
@@ -672,24 +706,12 @@ class Tensor:
             self.requires_grad_(True)
 
     def _init(self, array: np.ndarray) -> None:
-        self._array: np.ndarray = array
-        self._vc: Any = _VersionCounter()  # None for inference tensors
-        self._base: Tensor | None = None
-        self._view_chain: tuple[tuple[ops.Primitive, dict[str, Any]], ...] = ()
-        self._creation_meta = DEFAULT
-        self._attr_version = 0
+        self._array = array
+        self._vc = _VersionCounter()
+        self._base = None
         self._requires_grad = False
-        self._inherited_grad = False
-        self._grad_fn: Node | None = None
-        self._output_nr = 0
-        self._grad: Tensor | None = None
-        self._hooks: dict[int, Any] | None = None
-        self._post_accumulate_hooks: dict[int, Any] | None = None
-        self._retains_grad = False
-        self._accumulator: weakref.ReferenceType[AccumulateGrad] | None = None
+        self._grad_fn = None
         self._is_inference = False
-        self._tangent: tuple[int, Tensor] | None = None
-        self._multi_output_view = False
 
     @classmethod
     def _from_array(cls, array: Any, inference: bool | None = None) -> Tensor:
@@ -698,13 +720,19 @@ class Tensor:
             array = np.asarray(array)
         if array.dtype not in _NUMPY_TO_DTYPE:
             _dtype.from_numpy_dtype(array.dtype)  # raises torch's TypeError
-        out = Tensor.__new__(Tensor)
-        out._init(array)
         if inference is None:
             inference = _state.current().inference_mode
-        if inference:
+        out = Tensor.__new__(Tensor)
+        out._array = array
+        out._base = None
+        out._requires_grad = False
+        out._grad_fn = None
+        if inference:  # no version counter to allocate or bump (torch: no tracking)
             out._vc = None
             out._is_inference = True
+        else:
+            out._vc = _VersionCounter()
+            out._is_inference = False
         return out
 
     def _alias(self) -> Tensor:
