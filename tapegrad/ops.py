@@ -12,9 +12,18 @@ gets saved for backward, which gives torch's version-counter semantics (``x.sum(
 only the shape; ``x.exp()`` saves its output). Rules never unbroadcast and never cast: the
 engine sums each gradient back to its input's shape and casts it to the input's dtype.
 
-``jvp`` is ``"linear"`` (the op is linear in each input: the jvp is the op applied to the
-tangent), ``"elementwise"`` (diagonal Jacobian: the jvp of input i is its vjp rule with
-``g := t``) or a tuple of explicit rules in ``t``.
+``jvp`` (forward mode) is one of:
+
+- ``"linear"``: the op is linear in each tensor input taken separately (``mul``, ``matmul``,
+  views, ``sum``): input i contributes the op applied with input i replaced by its tangent, the
+  other inputs kept;
+- ``"joint"``: the op is linear in all its differentiable inputs together (``cat``, ``where``
+  in ``x``/``y``, the indexing writers): the op applied to all the tangents at once, zeros for
+  inputs without one, non-differentiable inputs (indices, masks, conditions) kept;
+- ``"elementwise"``: each input's Jacobian is diagonal once broadcast: input i contributes its
+  vjp rule with ``g := t`` (torch's ``auto_element_wise``);
+- a tuple of explicit rules, one per input, bound by name like vjp rules plus ``t`` (that
+  input's tangent); a multi-output primitive's rule returns one tangent (or None) per output.
 """
 
 from __future__ import annotations
@@ -40,6 +49,10 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _LN2 = math.log(2.0)
+
+
+# What a saved name refers to (see Primitive.save_plan).
+SAVE_OUT, SAVE_PARAM, SAVE_INPUT, SAVE_SHAPE = range(4)
 
 
 def _camel(name: str) -> str:
@@ -69,7 +82,7 @@ class Primitive:
     param_names: frozenset[str] = field(init=False)
     rule_args: tuple[tuple[str, ...], ...] = field(init=False)
     jvp_args: tuple[tuple[str, ...], ...] = field(init=False)
-    saves: dict[tuple[bool, ...], frozenset[str]] = field(init=False)
+    saves: dict[tuple[bool, ...], tuple[tuple[str, int, int], ...]] = field(init=False)
     node_class: type = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +129,7 @@ class Primitive:
         if not variadic and self.vjp is not None and len(inputs) <= 4:
             for mask in range(1 << len(inputs)):
                 needs = tuple(bool(mask >> i & 1) for i in range(len(inputs)))
-                self.saves[needs] = self._names_for(needs)
+                self.saves[needs] = self._plan_for(needs)
         node_name = self.node_name or f"{_camel(self.name)}Backward0"
         object.__setattr__(
             self, "node_class", type(node_name, (_engine.PrimitiveNode,), {"__slots__": ()})
@@ -124,10 +137,28 @@ class Primitive:
 
     def saved_names(self, needs: tuple[bool, ...]) -> frozenset[str]:
         """Names the rules of the inputs that need a gradient read (besides ``g``)."""
+        return frozenset(name for name, _, _ in self.save_plan(needs))
+
+    def save_plan(self, needs: tuple[bool, ...]) -> tuple[tuple[str, int, int], ...]:
+        """What to save for ``needs``: ``(name, kind, input index)`` with kind one of
+        SAVE_OUT, SAVE_PARAM, SAVE_INPUT, SAVE_SHAPE (per input, or all inputs if variadic)."""
         cached = self.saves.get(needs)
         if cached is not None:
             return cached
-        return self._names_for(needs)
+        return self._plan_for(needs)
+
+    def _plan_for(self, needs: tuple[bool, ...]) -> tuple[tuple[str, int, int], ...]:
+        plan = []
+        for name in sorted(self._names_for(needs)):
+            if name == "out":
+                plan.append((name, SAVE_OUT, -1))
+            elif name in self.param_names:
+                plan.append((name, SAVE_PARAM, -1))
+            elif name.endswith("_shape") and name[:-6] in self.input_names:
+                plan.append((name, SAVE_SHAPE, self.input_names.index(name[:-6])))
+            else:
+                plan.append((name, SAVE_INPUT, self.input_names.index(name)))
+        return tuple(plan)
 
     def _names_for(self, needs: tuple[bool, ...]) -> frozenset[str]:
         if self.vjp is None:
@@ -166,6 +197,16 @@ def _reduced_count(x_shape: tuple[int, ...], dim: Any) -> int:
 
 def _np_dim(dim: Any) -> Any:
     return None if dim is None else tuple(dim)
+
+
+def _contract(t: Tensor, derivative: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    """A reduction's jvp from its elementwise derivative ``d out / d x``: sum of ``t`` times it."""
+    return (t * derivative).sum_along(dim, keepdim=keepdim)
+
+
+def _ones_for(out: Tensor) -> Tensor:
+    """The upstream gradient that turns a reduction's vjp rule into its derivative."""
+    return out.new_ones(out.shape)
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -408,7 +449,7 @@ where_p = Primitive(
     "where", _where,
     vjp=(None, lambda g, condition: g.masked_fill(condition.logical_not(), 0.0),
          lambda g, condition: g.masked_fill(condition, 0.0)),
-    jvp="elementwise", promote="none")
+    jvp="joint", promote="none")  # where(condition, t_x, t_y): broadcasts like the forward
 
 
 def _masked_fill(x: Any, mask: Any, *, value: Any) -> Any:
@@ -419,7 +460,7 @@ def _masked_fill(x: Any, mask: Any, *, value: Any) -> Any:
 
 masked_fill_p = Primitive("masked_fill", _masked_fill,
                           vjp=(lambda g, mask: g.masked_fill(mask, 0.0), None),
-                          jvp="linear")
+                          jvp="elementwise")  # the filled value is a constant: zero tangent
 
 
 # ----------------------------------------------------------------------------- comparisons
@@ -496,8 +537,14 @@ def _prod_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Ten
     return g * (out / safe).where(zero.logical_not(), at_zero)
 
 
-prod_p = Primitive("prod", _prod, vjp=(_prod_vjp,), node_name="ProdBackward0")
-prod_dim_p = Primitive("prod", _prod, vjp=(_prod_vjp,), node_name="ProdBackward1")
+def _prod_jvp(t: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    # torch: prod_backward(1, x, out) * t, summed (exact with zeros in x)
+    return _contract(t, _prod_vjp(_ones_for(out), x, out, dim, keepdim), dim, keepdim)
+
+
+prod_p = Primitive("prod", _prod, vjp=(_prod_vjp,), jvp=(_prod_jvp,), node_name="ProdBackward0")
+prod_dim_p = Primitive("prod", _prod, vjp=(_prod_vjp,), jvp=(_prod_jvp,),
+                       node_name="ProdBackward1")
 
 
 def _extreme_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Tensor:
@@ -510,16 +557,21 @@ def _extreme_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> 
     return g * mask / count
 
 
+def _extreme_jvp(t: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    # torch: the mean of the tangents at the tied extremes
+    return _contract(t, _extreme_vjp(_ones_for(out), x, out, dim, keepdim), dim, keepdim)
+
+
 amax_p = Primitive("amax", lambda x, *, dim, keepdim: xp(x).max(x, axis=_np_dim(dim),
                                                                 keepdims=keepdim),
-                   vjp=(_extreme_vjp,))
+                   vjp=(_extreme_vjp,), jvp=(_extreme_jvp,))
 amin_p = Primitive("amin", lambda x, *, dim, keepdim: xp(x).min(x, axis=_np_dim(dim),
                                                                 keepdims=keepdim),
-                   vjp=(_extreme_vjp,))
+                   vjp=(_extreme_vjp,), jvp=(_extreme_jvp,))
 max_all_p = Primitive("max", lambda x, *, dim, keepdim: xp(x).max(x),
-                      vjp=(_extreme_vjp,), node_name="MaxBackward1")
+                      vjp=(_extreme_vjp,), jvp=(_extreme_jvp,), node_name="MaxBackward1")
 min_all_p = Primitive("min", lambda x, *, dim, keepdim: xp(x).min(x),
-                      vjp=(_extreme_vjp,), node_name="MinBackward1")
+                      vjp=(_extreme_vjp,), jvp=(_extreme_jvp,), node_name="MinBackward1")
 
 
 def _max_dim(x: Any, *, dim: int, keepdim: bool, largest: bool) -> tuple[Any, Any]:
@@ -552,8 +604,20 @@ def _max_dim_vjp(g: tuple[Tensor, Tensor], out: tuple[Tensor, Tensor], x_shape: 
     return values_grad.new_zeros(x_shape).scatter(dim, indices, values_grad)
 
 
-max_dim_p = Primitive("max", _max_dim, vjp=(_max_dim_vjp,), multi_output=True)
-min_dim_p = Primitive("min", _max_dim, vjp=(_max_dim_vjp,), multi_output=True)
+def _max_dim_jvp(t: Tensor, out: tuple[Tensor, Tensor], x_shape: tuple[int, ...], dim: int,
+                 keepdim: bool) -> tuple[Tensor, None]:
+    # the tangent at the selected index; the indices output has none
+    if len(x_shape) == 0:
+        return t, None
+    indices = out[1] if keepdim else out[1].unsqueeze(dim)
+    values = t.gather(dim, indices)
+    return (values if keepdim else values.squeeze(dim)), None
+
+
+max_dim_p = Primitive("max", _max_dim, vjp=(_max_dim_vjp,), jvp=(_max_dim_jvp,),
+                      multi_output=True)
+min_dim_p = Primitive("min", _max_dim, vjp=(_max_dim_vjp,), jvp=(_max_dim_jvp,),
+                      multi_output=True)
 
 argmax_p = Primitive("argmax", lambda x, *, dim, keepdim: _arg_extreme(x, dim, keepdim, True))
 argmin_p = Primitive("argmin", lambda x, *, dim, keepdim: _arg_extreme(x, dim, keepdim, False))
@@ -585,7 +649,11 @@ def _logsumexp_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -
     return g * (x - out).exp()
 
 
-logsumexp_p = Primitive("logsumexp", _logsumexp, vjp=(_logsumexp_vjp,), promote="float")
+logsumexp_p = Primitive(
+    "logsumexp", _logsumexp, vjp=(_logsumexp_vjp,),
+    jvp=(lambda t, x, out, dim, keepdim: _contract(
+        t, _logsumexp_vjp(_ones_for(out), x, out, dim, keepdim), dim, keepdim),),
+    promote="float")
 
 
 def _var(x: Any, *, dim: Any, correction: float, keepdim: bool) -> Any:
@@ -620,10 +688,24 @@ def _std_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, correction: float,
     return (g * centered / (out * (count - correction))).masked_fill(out == 0, 0.0)
 
 
-var_p = Primitive("var", _var, vjp=(_var_vjp,), promote="none")
+def _var_jvp(t: Tensor, x: Tensor, dim: Any, correction: float, keepdim: bool) -> Tensor:
+    # torch: sum(t * (x - mean)) * 2 / dof, also where dof <= 0 (inf / nan like the forward)
+    dof = _reduced_count(x.shape, dim) - correction
+    centered = x - x.mean_along(dim, keepdim=True)
+    return (t * centered).sum_along(dim, keepdim=keepdim) * (2.0 / dof if dof else math.inf)
+
+
+def _std_jvp(t: Tensor, x: Tensor, out: Tensor, dim: Any, correction: float,
+             keepdim: bool) -> Tensor:
+    # torch: var's tangent / (2 * std), zero where std is zero
+    var_t = _var_jvp(t, x, dim, correction, keepdim)
+    return (var_t / (out * 2)).masked_fill(out == 0, 0.0)
+
+
+var_p = Primitive("var", _var, vjp=(_var_vjp,), jvp=(_var_jvp,), promote="none")
 std_p = Primitive("std", lambda x, *, dim, correction, keepdim: xp(x).sqrt(
     _var(x, dim=dim, correction=correction, keepdim=keepdim)), vjp=(_std_vjp,),
-                  promote="none")
+                  jvp=(_std_jvp,), promote="none")
 
 
 def _norm(x: Any, *, p: float, dim: Any, keepdim: bool) -> Any:
@@ -663,7 +745,10 @@ def _norm_vjp(g: Tensor, x: Tensor, out: Tensor, p: float, dim: Any, keepdim: bo
     return (g * scaled).masked_fill(out == 0, 0.0)
 
 
-norm_p = Primitive("norm", _norm, vjp=(_norm_vjp,), promote="float",
+norm_p = Primitive("norm", _norm, vjp=(_norm_vjp,),
+                   jvp=(lambda t, x, out, p, dim, keepdim: _contract(
+                       t, _norm_vjp(_ones_for(out), x, out, p, dim, keepdim), dim, keepdim),),
+                   promote="float",
                    node_name="LinalgVectorNormBackward0")
 
 
@@ -697,10 +782,12 @@ def _log_softmax(x: Any, *, dim: int) -> Any:
 softmax_p = Primitive(
     "softmax", _softmax,
     vjp=(lambda g, out, dim: out * (g - (g * out).sum_along(dim, keepdim=True)),),
+    jvp=(lambda t, out, dim: out * (t - (t * out).sum_along(dim, keepdim=True)),),
     promote="float", node_name="SoftmaxBackward0")
 log_softmax_p = Primitive(
     "log_softmax", _log_softmax,
     vjp=(lambda g, out, dim: g - out.exp() * g.sum_along(dim, keepdim=True),),
+    jvp=(lambda t, out, dim: t - (t * out.exp()).sum_along(dim, keepdim=True),),
     promote="float")
 
 
@@ -945,12 +1032,13 @@ to_copy_p = Primitive("_to_copy", _cast, vjp=(lambda g: g,), jvp="linear",
 clone_p = Primitive("clone", lambda x: x.copy(), vjp=(lambda g: g,), jvp="linear")
 copy_p = Primitive("copy_", lambda x, y: xp(x).broadcast_to(y.astype(x.dtype, copy=False),
                                                             x.shape).copy(),
-                   vjp=(lambda g: g.zeros_like(), lambda g: g), jvp="linear",
+                   vjp=(lambda g: g.zeros_like(), lambda g: g), jvp="joint",
                    node_name="CopyBackwards")
 fill_p = Primitive("fill", lambda x, *, value: xp(x).full_like(x, value),
-                   vjp=(lambda g: g.zeros_like(),), jvp="linear", node_name="FillBackward2")
+                   vjp=(lambda g: g.zeros_like(),), jvp="elementwise",  # constant: zero
+                   node_name="FillBackward2")
 fill_tensor_p = Primitive("fill", lambda x, value: xp(x).full_like(x, value),
-                          vjp=(lambda g: g.zeros_like(), lambda g: g.sum()), jvp="linear",
+                          vjp=(lambda g: g.zeros_like(), lambda g: g.sum()), jvp="joint",
                           node_name="FillBackward3")
 zero_p = Primitive("zero", lambda x: xp(x).zeros_like(x), vjp=(lambda g: g.zeros_like(),),
                    jvp="linear")
@@ -981,7 +1069,7 @@ index_put_p = Primitive(
     vjp=(lambda g, index, accumulate: g if accumulate else g._op(
         index_put_p, g.new_zeros(()), index=index, accumulate=False),
          lambda g, index: g._op(index_p, index=index)),
-    jvp="linear", node_name="IndexPutBackward0")
+    jvp="joint", node_name="IndexPutBackward0")
 
 
 def _check_gather(x: Any, index: Any, dim: int) -> None:
@@ -1038,11 +1126,11 @@ scatter_p = Primitive(
     "scatter", _scatter,
     vjp=(lambda g, index, dim: g.scatter(dim, index, 0.0), None,
          lambda g, index, dim, src_shape: _src_grad(g, index, dim, src_shape)),
-    jvp="linear", node_name="ScatterBackward0")
+    jvp="joint", node_name="ScatterBackward0")
 scatter_add_p = Primitive(
     "scatter_add", _scatter_add,
     vjp=(lambda g: g, None, lambda g, index, dim, src_shape: _src_grad(g, index, dim, src_shape)),
-    jvp="linear")
+    jvp="joint")
 
 
 def _index_select(x: Any, index: Any, *, dim: int) -> Any:
@@ -1066,7 +1154,7 @@ index_add_p = Primitive(
     "index_add", _index_add,
     vjp=(lambda g: g, None, lambda g, index, dim, alpha: _alpha_scaled(
         g.index_select(dim, index), alpha)),
-    jvp="linear")
+    jvp="joint")
 
 
 # ----------------------------------------------------------------------------- joins and shapes
@@ -1086,9 +1174,9 @@ def _cat_vjp(g: Tensor, xs_shape: tuple[tuple[int, ...], ...], dim: int) -> tupl
     return tuple(grads)
 
 
-cat_p = Primitive("cat", _cat, vjp=_cat_vjp, jvp="linear")
+cat_p = Primitive("cat", _cat, vjp=_cat_vjp, jvp="joint")
 stack_p = Primitive("stack", lambda *xs, dim: xp(xs[0]).stack(xs, axis=dim),
-                    vjp=lambda g, xs, dim: g.unbind(dim), jvp="linear")
+                    vjp=lambda g, xs, dim: g.unbind(dim), jvp="joint")
 tril_p = Primitive("tril", lambda x, *, diagonal: xp(x).tril(x, diagonal),
                    vjp=(lambda g, diagonal: g.tril(diagonal),), jvp="linear")
 triu_p = Primitive("triu", lambda x, *, diagonal: xp(x).triu(x, diagonal),
@@ -1147,7 +1235,7 @@ def _pad(x: Any, *, pad: tuple[int, ...], value: Any) -> Any:
 
 pad_p = Primitive("constant_pad_nd", _pad,
                   vjp=(lambda g, pad: g._op(pad_p, pad=tuple(-p for p in pad), value=0.0),),
-                  jvp="linear")
+                  jvp=(lambda t, pad: t._op(pad_p, pad=pad, value=0.0),))  # the fill is constant
 
 
 # ---- nn primitives

@@ -337,7 +337,7 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
     edges: list[Any] = []
     in_meta: list[Any] = []
     needs: list[bool] = []
-    for index, arg in enumerate(args):
+    for arg in args:
         if isinstance(arg, Tensor):
             edge = arg._edge()
             array = arg._array
@@ -346,36 +346,42 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
             edge = None
             in_meta.append(None)
         edges.append(edge)
-        needs.append(edge is not None or (force_first and index == 0))
+        needs.append(edge is not None)
+    if force_first:
+        needs[0] = True
     needs_tuple = tuple(needs)
     saved: dict[str, Any] = {}
     sources = args if saved_inputs is None else saved_inputs
-    names = prim.input_names
-    for name in prim.saved_names(needs_tuple):
-        if name == "out":
-            if prim.multi_output:
-                saved[name] = tuple(SavedTensor(o, is_output=True) for o in outs)
-            else:
-                saved[name] = SavedTensor(outs[0], is_output=True)
-        elif name in prim.param_names:
-            saved[name] = params[name]
-        elif prim.variadic:
-            if name.endswith("_shape"):
-                saved[name] = tuple(_shape_of(a) for a in sources)
-            else:
+    variadic = prim.variadic
+    for name, kind, index in prim.save_plan(needs_tuple):
+        if kind == ops.SAVE_INPUT:
+            if variadic:
                 saved[name] = tuple(SavedTensor(a) for a in sources)
-        elif name.endswith("_shape") and name[:-6] in names:
-            saved[name] = _shape_of(args[names.index(name[:-6])])
+            else:
+                value = sources[index]
+                saved[name] = SavedTensor(value) if isinstance(value, Tensor) else value
+        elif kind == ops.SAVE_SHAPE:
+            saved[name] = (tuple(_shape_of(a) for a in sources) if variadic
+                           else _shape_of(args[index]))
+        elif kind == ops.SAVE_PARAM:
+            saved[name] = params[name]
+        elif prim.multi_output:
+            saved[name] = tuple(SavedTensor(o, is_output=True) for o in outs)
         else:
-            value = sources[names.index(name)]
-            saved[name] = SavedTensor(value) if isinstance(value, Tensor) else value
-    out_meta = tuple((o._array.shape, _NUMPY_TO_DTYPE[o._array.dtype]) for o in outs)
+            saved[name] = SavedTensor(outs[0], is_output=True)
+    if len(outs) == 1:
+        array = outs[0]._array
+        out_meta: tuple[Any, ...] = ((array.shape, _NUMPY_TO_DTYPE[array.dtype]),)
+    else:
+        out_meta = tuple((o._array.shape, _NUMPY_TO_DTYPE[o._array.dtype]) for o in outs)
     node = prim.node_class(prim, tuple(edges), tuple(in_meta), out_meta, saved, needs_tuple)
     for index, out in enumerate(outs):
         if out._array.dtype.kind == "f":
             out._grad_fn = node
-            out._output_nr = index
-            out._attr_version = out._vc.value if out._vc is not None else 0
+            if index:
+                out._output_nr = index
+            if out._base is not None:  # a view's node is fresh as of this version
+                out._attr_version = out._vc.value if out._vc is not None else 0
     return node
 
 
