@@ -120,13 +120,16 @@ def update(**changes: Any) -> Modes:
     return previous
 
 
-def set_grad_enabled(flag: bool) -> None:
-    """Fast path for the most common change (used by no_grad/enable_grad)."""
-    modes = _stamped()
-    if modes.grad_enabled != flag:
-        _modes.set(modes.twin())
-    elif modes is not _modes.get():
-        _modes.set(modes)
+def set_grad_enabled(flag: bool) -> bool:
+    """Set the grad flag; return its previous value (the hot path of no_grad/enable_grad)."""
+    modes = _modes.get()
+    if modes.thread != _get_ident():
+        modes = _own_defaults()
+    previous = modes.grad_enabled
+    if previous != flag:
+        twin = modes._twin
+        _modes.set(twin if twin is not None else modes.twin())
+    return previous
 
 
 @contextmanager

@@ -143,8 +143,7 @@ class no_grad(_NoParamDecoratorContextManager):
 
     def __enter__(self) -> None:
         self._unused = False
-        self.prev = _state.current().grad_enabled
-        _state.set_grad_enabled(False)
+        self.prev = _state.set_grad_enabled(False)
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         _state.set_grad_enabled(self.prev)
@@ -193,8 +192,7 @@ class enable_grad(_NoParamDecoratorContextManager):
 
     def __enter__(self) -> None:
         self._unused = False
-        self.prev = _state.current().grad_enabled
-        _state.set_grad_enabled(True)
+        self.prev = _state.set_grad_enabled(True)
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         _state.set_grad_enabled(self.prev)
@@ -239,9 +237,8 @@ class set_grad_enabled(_DecoratorContextManager):
 
     def __init__(self, mode: bool) -> None:
         _check_bool("set_grad_enabled", mode)
-        self.prev = _state.current().grad_enabled
         self.mode = mode
-        _state.set_grad_enabled(mode)
+        self.prev = _state.set_grad_enabled(mode)
 
     def __call__(self, orig_func: F) -> F:
         # Decorating must not change the caller's mode: undo the constructor's effect (B25).
