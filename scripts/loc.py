@@ -13,8 +13,9 @@ import tokenize
 from pathlib import Path
 
 # Raised from the design's 4,000: the foundation issue's op list is about three times the
-# design's ~40 primitives, and __init__.py/_functional.py are one re-export per line.
-CORE_BUDGET = 7000
+# design's ~40 primitives, __init__.py/_functional.py are one re-export per line, and the
+# forward-AD issue added autograd/functional.py and a JVP for every primitive (7,000 -> 8,000).
+CORE_BUDGET = 8000
 ROOT = Path(__file__).resolve().parent.parent / "tapegrad"
 
 

@@ -1233,9 +1233,13 @@ def _pad(x: Any, *, pad: tuple[int, ...], value: Any) -> Any:
     return m.pad(x, widths, mode="constant", constant_values=value)
 
 
+def _pad_jvp(t: Tensor, pad: tuple[int, ...]) -> Tensor:
+    return t._op(pad_p, pad=pad, value=0.0)  # the fill value is a constant: zero tangent there
+
+
 pad_p = Primitive("constant_pad_nd", _pad,
                   vjp=(lambda g, pad: g._op(pad_p, pad=tuple(-p for p in pad), value=0.0),),
-                  jvp=(lambda t, pad: t._op(pad_p, pad=pad, value=0.0),))  # the fill is constant
+                  jvp=(_pad_jvp,))
 
 
 # ---- nn primitives

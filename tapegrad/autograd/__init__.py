@@ -1,7 +1,7 @@
 """tapegrad.autograd: mirrors ``torch.autograd`` (backward, grad, modes, Function, gradcheck)."""
 
 from tapegrad._engine import backward, grad
-from tapegrad.autograd import forward_ad, function, grad_mode
+from tapegrad.autograd import forward_ad, function, functional, grad_mode
 from tapegrad.autograd.function import Function, FunctionCtx, once_differentiable
 from tapegrad.autograd.grad_mode import (
     _force_original_view_tracking,
@@ -27,6 +27,7 @@ __all__ = [
     "enable_grad",
     "forward_ad",
     "function",
+    "functional",
     "grad",
     "gradcheck",
     "gradgradcheck",

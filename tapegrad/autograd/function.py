@@ -11,8 +11,14 @@ The engine sees such a node only through ``Node.apply``: the node calls the user
 checks the number and the types of the returned gradients, and leaves shape reduction and
 dtype casts to the engine (``_engine._fit``), exactly as for built-in ops.
 
-Differences from torch: forward-mode AD (``jvp``, ``save_for_forward``) is accepted but not
-used, since tapegrad has no dual tensors yet; ``vmap`` / ``generate_vmap_rule`` are ignored.
+Forward-mode AD: when an input carries a tangent at the live dual level (and forward AD is
+enabled), :meth:`Function.apply` calls the static ``jvp(ctx, *tangents)`` (one tangent per
+forward argument: the input's tangent, zeros for a tensor without one, None for a non-tensor)
+with forward AD disabled, and gives each output the tangent returned for it, with torch's
+checks; ``ctx.saved_tensors`` inside ``jvp`` reads what ``ctx.save_for_forward`` saved. A
+Function without ``jvp`` raises torch's NotImplementedError there.
+
+Differences from torch: ``vmap`` / ``generate_vmap_rule`` are ignored.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any, TypeVar
 
 from tapegrad import _state
 from tapegrad._engine import Node, SavedTensor
+from tapegrad.autograd.forward_ad import _SIZE_MISMATCH
 from tapegrad.tensor import (
     _VIEW_OF_LEAF_INPLACE,
     DEFAULT,
@@ -136,7 +143,27 @@ class FunctionCtx:
         self.to_save = tensors
 
     def save_for_forward(self, *tensors: Tensor | None) -> None:
-        """Save tensors for a forward-mode ``jvp`` (accepted; tapegrad has no forward AD yet)."""
+        """Save tensors for ``jvp``, which reads them back with ``ctx.saved_tensors``.
+
+        Example:
+            >>> import tapegrad
+            >>> import tapegrad.autograd.forward_ad as fwAD
+            >>> from tapegrad.autograd.function import Function
+            >>> class Exp(Function):
+            ...     @staticmethod
+            ...     def forward(ctx, x):
+            ...         result = x.exp()
+            ...         ctx.save_for_forward(result)
+            ...         return result
+            ...     @staticmethod
+            ...     def jvp(ctx, x_t):
+            ...         (result,) = ctx.saved_tensors
+            ...         return x_t * result
+            >>> with fwAD.dual_level():
+            ...     x = fwAD.make_dual(tapegrad.tensor([0.0, 1.0]), tapegrad.ones(2))
+            ...     fwAD.unpack_dual(Exp.apply(x)).tangent
+            tensor([1.0000, 2.7183])
+        """
         for value in tensors:
             if not (isinstance(value, Tensor) or value is None):
                 raise AssertionError(
@@ -260,6 +287,7 @@ class FunctionNode(Node, FunctionCtx):
         self.to_save = None
         self.dirty_tensors = None
         self.non_differentiable = None
+        self.saved_for_forward = None
         self.materialize_grads = True
         self.needs_input_grad: tuple[bool, ...] = ()
         self._is_tensor_input: tuple[bool, ...] = ()
@@ -269,6 +297,8 @@ class FunctionNode(Node, FunctionCtx):
     @property
     def saved_tensors(self) -> tuple[Tensor | None, ...]:
         """The tensors given to ``save_for_backward``, checked against in-place changes."""
+        if self.saved_for_forward is not None:  # inside jvp: what save_for_forward saved
+            return self.saved_for_forward
         if self._freed:
             raise RuntimeError(_SECOND_BACKWARD)
         if self._saved is None:
@@ -405,7 +435,10 @@ class Function(FunctionCtx):
 
     @staticmethod
     def jvp(ctx: Any, *grad_inputs: Any) -> Any:
-        """Forward-mode rule (accepted for API parity; tapegrad has no forward AD yet)."""
+        """Map one tangent per forward input to one tangent (or ``None``) per output.
+
+        Called by :meth:`apply` when an input carries a tangent (see ``save_for_forward``).
+        """
         raise NotImplementedError(
             "You must implement the jvp function for custom autograd.Function to use it with "
             "forward mode AD."
@@ -489,7 +522,63 @@ class Function(FunctionCtx):
                 cls.setup_context(node, args, output)
             else:
                 output = forward(node, *args)
-        return _wrap_outputs(node, tensors, output, executable, has_setup)
+        level = _state.forward_levels.current
+        if level is None or not modes.fw_grad_enabled or modes.inference_mode:
+            return _wrap_outputs(node, tensors, output, executable, has_setup)
+        saved_for_forward = node.saved_for_forward
+        dirty = tuple(node.dirty_tensors or ())
+        non_differentiable = tuple(node.non_differentiable or ())
+        results = _wrap_outputs(node, tensors, output, executable, has_setup)
+        node.saved_for_forward = saved_for_forward
+        try:
+            _forward_ad(node, args, output, results, dirty, non_differentiable, level)
+        finally:
+            node.saved_for_forward = None
+        return results
+
+
+def _forward_ad(node: FunctionNode, args: tuple[Any, ...], output: Any, results: Any,
+                dirty: tuple[Any, ...], non_differentiable: tuple[Any, ...], level: int) -> None:
+    """Run the user's ``jvp`` and give the outputs their tangents (torch's checks)."""
+    tangents = [a._live_tangent(level) if isinstance(a, Tensor) else None for a in args]
+    if all(t is None for t in tangents):
+        return
+    if node.materialize_grads:
+        tangents = [a.detach().zeros_like() if t is None and isinstance(a, Tensor) else t
+                    for a, t in zip(args, tangents, strict=True)]
+    with _state.switch(fw_grad_enabled=False):
+        node.saved_for_forward = node.saved_for_forward or ()
+        returned = node._forward_cls.jvp(node, *tangents)
+    raw = output if isinstance(output, tuple) else (output,)
+    outs = results if isinstance(output, tuple) else (results,)
+    returned = returned if isinstance(returned, tuple) else (returned,)
+    if len(returned) != len(raw):
+        raise RuntimeError("Function's jvp returned an invalid number of forward gradients "
+                           f"(expected {len(raw)} but got {len(returned)})")
+    for index, (value, out, tangent) in enumerate(zip(raw, outs, returned, strict=True)):
+        if tangent is None:
+            continue
+        if not (isinstance(value, Tensor) and value.dtype.is_floating_point
+                and all(value is not t for t in non_differentiable)):
+            raise RuntimeError(
+                f"Function's jvp returned a gradient at position {index}, but  the corresponding "
+                "forward output is not a differentiable Tensor.You should return None at that "
+                "position instead.")
+        if not isinstance(tangent, Tensor):
+            raise RuntimeError(f"expected Variable or None (got {type(tangent).__name__}) for "
+                               f"grad output {index}.")
+        if tuple(tangent.shape) != tuple(out.shape):
+            raise RuntimeError(_SIZE_MISMATCH.format(list(out.shape), list(tangent.shape)))
+        if any(value is t for t in dirty):
+            if all(tangent is not t for a, t in zip(args, tangents, strict=True) if a is value):
+                raise RuntimeError(
+                    "An inplace custom Function is not modifying the forward mode gradients "
+                    "inplace. If the forward is modifying an input inplace, then the jvp "
+                    "function must modify the corresponding gradient inplace.")
+        elif out._base is not None and tangent._base is None:
+            raise RuntimeError("A custom Function's forward is returning a view (or an input "
+                               "as-is) but the jvp is not returning a view.")
+        out._tangent = (level, tangent)
 
 
 def _keywords_to_positions(
