@@ -741,6 +741,8 @@ def grad(
                     "in the graph. Set allow_unused=True if this is the desired behavior."
                 )
         elif not create_graph:
+            tangent = grad_value._tangent
             grad_value = grad_value.detach()
+            grad_value._tangent = tangent  # torch keeps a gradient's forward-mode tangent
         results.append(grad_value)
     return tuple(results)

@@ -196,7 +196,21 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
         tangents = [a._live_tangent(level) if isinstance(a, Tensor) else None for a in args]
         if any(t is not None for t in tangents):
             _set_tangents(prim, args, outs, tangents, params, level)
+            if record:
+                _share_saved_output_tangents(outs)
     return outs if prim.multi_output else outs[0]
+
+
+def _share_saved_output_tangents(outs: Sequence[Tensor]) -> None:
+    """A saved output unpacks with its tangent (forward-over-reverse through exp, tanh...)."""
+    node = outs[0]._grad_fn
+    saved = getattr(node, "saved", None)
+    if not saved or "out" not in saved:
+        return
+    entries = saved["out"] if isinstance(saved["out"], tuple) else (saved["out"],)
+    for entry, out in zip(entries, outs, strict=True):
+        if entry._value is not None:
+            entry._value._tangent = out._tangent
 
 
 def _set_tangents(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
@@ -752,7 +766,10 @@ class Tensor:
     def _with_history(self, node: Node | None, output_nr: int) -> Tensor:
         out = self._alias()
         out._grad_fn = node
-        out._output_nr = output_nr
+        if output_nr:
+            out._output_nr = output_nr
+        if self._tangent is not None:
+            out._tangent = self._tangent
         return out
 
     def _snapshot(self) -> Tensor:
@@ -769,6 +786,14 @@ class Tensor:
         tangent = self._tangent
         if tangent is not None and tangent[0] == level:
             return tangent[1]
+        base = self._base
+        if base is not None:  # a view sees the tangent its base has (maybe gained later)
+            base_tangent = base._live_tangent(level)
+            if base_tangent is not None:
+                with _state.switch(fw_grad_enabled=False):
+                    view_tangent = ops.replay(base_tangent, self._view_chain)
+                self._tangent = (level, view_tangent)
+                return view_tangent
         return None
 
     def _detached_history(self) -> Tensor:
@@ -2836,6 +2861,11 @@ def _format_tensor(t: Tensor) -> str:
             suffixes.append("requires_grad=True")
     except RuntimeError:
         suffixes.append("grad_fn=<Invalid>")
+    level = _state.forward_levels.current
+    if level is not None and _state.current().fw_grad_enabled:
+        tangent = t._live_tangent(level)
+        if tangent is not None:
+            suffixes.append(f"tangent={tangent!r}")
     text = prefix + body
     for suffix in suffixes:
         text += ", " + suffix

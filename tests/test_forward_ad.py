@@ -341,9 +341,6 @@ def test_inplace_with_a_dual_value_gives_the_base_a_tangent() -> None:
     same(run)
 
 
-@pytest.mark.xfail(strict=True, reason="core: Tensor._live_tangent reads only the tensor's own "
-                   "tangent; torch derives a view's tangent from its base's when the base got "
-                   "one after the view was made")
 def test_view_made_before_its_base_got_a_tangent_sees_it() -> None:
     def run(api: SimpleNamespace) -> Any:
         lib, fw = api.lib, api.fw
@@ -356,8 +353,6 @@ def test_view_made_before_its_base_got_a_tangent_sees_it() -> None:
     same(run)
 
 
-@pytest.mark.xfail(strict=True, reason="core: Tensor.__repr__ does not show the tangent "
-                   "(torch: 'tensor([1., 2.], tangent=tensor([1., 1.]))')")
 def test_repr_shows_the_tangent() -> None:
     def run(api: SimpleNamespace) -> Any:
         with api.fw.dual_level():
@@ -374,11 +369,7 @@ SECOND_ORDER = {
     "matmul": lambda x: (x.unsqueeze(0) @ x.unsqueeze(1)).sum() * x.sum(),
     "var": lambda x: x.var() * x.sum(),
 }
-# vjp rules that read the op's saved output (exp: g * out) lose the output's tangent
-SAVED_OUTPUT = pytest.mark.xfail(
-    strict=True, reason="core: _engine.SavedTensor saves an op's own output as "
-    "tensor._alias(), which drops its tangent (torch's SavedVariable keeps the forward grad), "
-    "so forward-over-reverse through exp/tanh/sigmoid/softmax gives a wrong or missing tangent")
+# vjp rules that read the op's saved output (exp: g * out) need the output's tangent
 SECOND_ORDER_SAVED_OUTPUT = {
     "exp": lambda x: x.exp().sum(),
     "tanh": lambda x: (x.tanh() * x).sum(),
@@ -408,14 +399,11 @@ def test_forward_over_reverse(name: str) -> None:
     assert same(_forward_over_reverse(SECOND_ORDER[name], True))[1][1] is not None
 
 
-@SAVED_OUTPUT
 @pytest.mark.parametrize("name", list(SECOND_ORDER_SAVED_OUTPUT))
 def test_forward_over_reverse_through_saved_outputs(name: str) -> None:
     same(_forward_over_reverse(SECOND_ORDER_SAVED_OUTPUT[name], True))
 
 
-@pytest.mark.xfail(strict=True, reason="core: _engine.grad detaches its results when "
-                   "create_graph=False, which drops their tangents (torch keeps them)")
 def test_forward_over_reverse_without_create_graph() -> None:
     same(_forward_over_reverse(SECOND_ORDER["cube"], False))
 

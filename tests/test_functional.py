@@ -157,9 +157,6 @@ def test_forward_over_reverse_hessian_matches_torch(name: str) -> None:
     assert_same(ours, theirs)
 
 
-@pytest.mark.xfail(strict=True, reason="core: _engine.SavedTensor drops the tangent of a saved "
-                   "output, so forward-over-reverse through logsumexp (whose vjp reads its "
-                   "output) gives zeros")
 def test_forward_over_reverse_hessian_through_a_saved_output() -> None:
     fn, shapes = SCALAR_FUNCTIONS["logsumexp"]
     (_, ours), (_, theirs) = run_both(_call("hessian_forward", fn, shapes, False), seed=5)
