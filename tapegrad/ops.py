@@ -49,6 +49,7 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
 
 
 # What a saved name refers to (see Primitive.save_plan).
@@ -223,6 +224,9 @@ log_p = _unary("log", lambda x: xp(x).log(x), lambda g, x: g / x)
 log1p_p = _unary("log1p", lambda x: xp(x).log1p(x), lambda g, x: g / (x + 1),
                  node_name="Log1PBackward0")
 log2_p = _unary("log2", lambda x: xp(x).log2(x), lambda g, x: g / (x * _LN2))
+log10_p = _unary("log10", lambda x: xp(x).log10(x), lambda g, x: g / (x * _LN10))
+reciprocal_p = _unary("reciprocal", lambda x: 1 / x, lambda g, out: -g * out * out)
+frac_p = _unary("frac", lambda x: x - xp(x).trunc(x), lambda g: g, promote="none")
 sqrt_p = _unary("sqrt", lambda x: xp(x).sqrt(x), lambda g, out: g / (out * 2))
 rsqrt_p = _unary("rsqrt", lambda x: 1 / xp(x).sqrt(x), lambda g, out: g * out.pow(3) * -0.5)
 sin_p = _unary("sin", lambda x: xp(x).sin(x), lambda g, x: g * x.cos())
@@ -317,6 +321,8 @@ ceil_p = _unary("ceil", lambda x: xp(x).ceil(x), _zero_grad, promote="all")
 round_p = _unary("round", lambda x, *, decimals: xp(x).round(x, decimals), _zero_grad,
                  promote="all")
 trunc_p = _unary("trunc", lambda x: xp(x).trunc(x), _zero_grad, promote="all")
+round_decimals_p = _unary("round", lambda x, *, decimals: xp(x).round(x, decimals), _zero_grad,
+                          promote="all", node_name="RoundBackward1")
 
 
 def _clamp(x: Any, *, min: Any, max: Any) -> Any:
@@ -344,6 +350,20 @@ def _clamp_vjp(g: Tensor, x: Tensor, min: Any, max: Any) -> Tensor:
 
 clamp_p = Primitive("clamp", _clamp, vjp=(_clamp_vjp,), jvp="elementwise", promote="all",
                     node_name="ClampBackward1")
+
+
+def _clamp_tensor(x: Any, low: Any, high: Any) -> Any:
+    m = xp(x)
+    return m.minimum(m.maximum(x, low), high)
+
+
+# clamp(min=Tensor, max=Tensor): a missing bound is passed as -inf / inf (torch's ClampBackward0)
+clamp_tensor_p = Primitive(
+    "clamp", _clamp_tensor,
+    vjp=(lambda g, x, low, high: g * (x >= low).logical_and(x <= high),
+         lambda g, x, low: g * (x < low),
+         lambda g, x, low, high: g * (x > high).logical_and(x >= low)),
+    jvp="elementwise", promote="all", node_name="ClampBackward0")
 
 
 # ----------------------------------------------------------------------------- binary
@@ -415,7 +435,28 @@ def _remainder(x: Any, y: Any) -> Any:
 
 remainder_p = Primitive("remainder", _remainder,
                         vjp=(lambda g: g, lambda g, x, y: -g * (x / y).floor()),
-                        jvp="elementwise", promote="all")
+                        jvp="elementwise", promote="all", node_name="RemainderBackward1")
+remainder_scalar_p = Primitive("remainder", _remainder, vjp=(lambda g: g, None),
+                               jvp="elementwise", promote="all")
+
+
+def _not_implemented(name: str, mode: str = "derivative") -> Rule:
+    def rule(g: Tensor) -> Tensor:
+        raise RuntimeError(f"{mode} for aten::{name} is not implemented")
+    return rule
+
+
+def _no_forward_ad(name: str) -> Rule:
+    def rule(t: Tensor) -> Tensor:
+        raise NotImplementedError(f"Trying to use forward AD with aten::{name} that does not "
+                                  "support it.")
+    return rule
+
+
+# torch records a node for these whose backward raises (the output still requires grad)
+rremainder_p = Primitive("remainder", _remainder, vjp=(None, _not_implemented("remainder")),
+                         jvp=(None, _no_forward_ad("remainder")), promote="all",
+                         node_name="NotImplemented")
 
 
 def _floor_divide(x: Any, y: Any) -> Any:
@@ -424,7 +465,50 @@ def _floor_divide(x: Any, y: Any) -> Any:
     return xp(x).floor_divide(x, y)
 
 
-floor_divide_p = Primitive("floor_divide", _floor_divide, promote="all")
+floor_divide_p = Primitive("floor_divide", _floor_divide,
+                           vjp=(_not_implemented("floor_divide"), _not_implemented("floor_divide")),
+                           jvp=(_no_forward_ad("floor_divide"), _no_forward_ad("floor_divide")),
+                           promote="all", node_name="NotImplemented")
+
+
+def _div_rounding(x: Any, y: Any, *, rounding_mode: str) -> Any:
+    if rounding_mode == "floor":
+        return _floor_divide(x, y)
+    m = xp(x)
+    if np.issubdtype(x.dtype, np.integer):
+        if np.any(y == 0):
+            raise RuntimeError("ZeroDivisionError")
+        quotient = m.abs(x) // m.abs(y)
+        return m.where((x < 0) != (y < 0), -quotient, quotient).astype(x.dtype)
+    return m.trunc(x / y)
+
+
+# div(rounding_mode=...) is piecewise constant: torch's DivBackward2 gives zeros
+div_rounding_p = Primitive("div", _div_rounding, vjp=(_zero_grad, _zero_grad),
+                           jvp="elementwise", promote="all", node_name="DivBackward2")
+
+
+def _lerp(x: Any, end: Any, weight: Any) -> Any:
+    return x + weight * (end - x)
+
+
+lerp_p = Primitive("lerp", lambda x, end, *, weight: _lerp(x, end, weight),
+                   vjp=(lambda g, weight: g * (1 - weight), lambda g, weight: g * weight),
+                   jvp="elementwise", promote="all")
+lerp_tensor_p = Primitive(
+    "lerp", _lerp,
+    vjp=(lambda g, weight: g * (1 - weight), lambda g, weight: g * weight,
+         lambda g, x, end: g * (end - x)),
+    jvp="elementwise", promote="all", node_name="LerpBackward1")
+addcmul_p = Primitive(
+    "addcmul", lambda x, a, b, *, value: x + value * a * b,
+    vjp=(lambda g: g, lambda g, b, value: g * b * value, lambda g, a, value: g * a * value),
+    jvp="elementwise", promote="all")
+addcdiv_p = Primitive(
+    "addcdiv", lambda x, a, b, *, value: x + value * a / b,
+    vjp=(lambda g: g, lambda g, b, value: g / b * value,
+         lambda g, a, b, value: -g * a / (b * b) * value),
+    jvp="elementwise", promote="all")
 
 
 def _maximum_vjp_x(g: Tensor, x: Tensor, y: Tensor) -> Tensor:
@@ -461,6 +545,35 @@ def _masked_fill(x: Any, mask: Any, *, value: Any) -> Any:
 masked_fill_p = Primitive("masked_fill", _masked_fill,
                           vjp=(lambda g, mask: g.masked_fill(mask, 0.0), None),
                           jvp="elementwise")  # the filled value is a constant: zero tangent
+
+
+def _masked_fill_tensor(x: Any, mask: Any, value: Any) -> Any:
+    return xp(x).where(mask, value.astype(x.dtype), x)
+
+
+masked_fill_tensor_p = Primitive(
+    "masked_fill", _masked_fill_tensor,
+    vjp=(lambda g, mask: g.masked_fill(mask, 0.0), None,
+         lambda g, mask: g.masked_fill(mask.logical_not(), 0.0).sum()),
+    jvp=(lambda t, mask: t.masked_fill(mask, 0.0), None,
+         lambda t, mask, out: t.expand(out.shape).masked_fill(mask.logical_not(), 0.0)),
+    node_name="MaskedFillBackward1")
+
+
+def _masked_select(x: Any, mask: Any) -> Any:
+    shape = np.broadcast_shapes(x.shape, mask.shape)
+    m = xp(x)
+    return m.broadcast_to(x, shape)[m.broadcast_to(mask, shape)]
+
+
+def _masked_select_vjp(g: Tensor, x_shape: tuple[int, ...], mask: Tensor) -> Tensor:
+    shape = np.broadcast_shapes(x_shape, tuple(mask.shape))
+    full_mask = mask.expand(shape).numpy()
+    return g.new_zeros(shape)._op(index_put_p, g, index=(full_mask,), accumulate=False)
+
+
+masked_select_p = Primitive("masked_select", _masked_select, vjp=(_masked_select_vjp, None),
+                            jvp="linear")
 
 
 # ----------------------------------------------------------------------------- comparisons
@@ -909,6 +1022,10 @@ expand_p = Primitive("expand", lambda x, *, shape: xp(x).broadcast_to(x, shape),
                      vjp=(lambda g: g,), jvp="linear", view=True)
 squeeze_p = Primitive("squeeze", lambda x, *, dim: x.squeeze(axis=dim),
                       vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear", view=True)
+# vector @ matrix ends with an in-place squeeze_ in torch: same values, not a view
+squeeze_inplace_p = Primitive("squeeze_", lambda x, *, dim: x.squeeze(axis=dim),
+                              vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear",
+                              node_name="SqueezeBackward4")
 squeeze_dim_p = Primitive("squeeze", lambda x, *, dim: x.squeeze(axis=dim),
                           vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear",
                           view=True, node_name="SqueezeBackward1")
@@ -1127,6 +1244,15 @@ scatter_p = Primitive(
     vjp=(lambda g, index, dim: g.scatter(dim, index, 0.0), None,
          lambda g, index, dim, src_shape: _src_grad(g, index, dim, src_shape)),
     jvp="joint", node_name="ScatterBackward0")
+
+
+def _scatter_value(x: Any, index: Any, *, dim: int, value: Any) -> Any:
+    return _scatter(x, index, xp(x).asarray(value, dtype=x.dtype), dim=dim)
+
+
+scatter_value_p = Primitive(
+    "scatter", _scatter_value, vjp=(lambda g, index, dim: g.scatter(dim, index, 0.0), None),
+    jvp="elementwise", node_name="ScatterBackward1")
 scatter_add_p = Primitive(
     "scatter_add", _scatter_add,
     vjp=(lambda g: g, None, lambda g, index, dim, src_shape: _src_grad(g, index, dim, src_shape)),
@@ -1159,7 +1285,9 @@ index_add_p = Primitive(
 
 # ----------------------------------------------------------------------------- joins and shapes
 def _cat(*xs: Any, dim: int) -> Any:
-    return xp(xs[0]).concatenate(xs, axis=dim)
+    # torch skips legacy empty 1-D inputs (they still get a zero-size gradient)
+    kept = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)] or list(xs[:1])
+    return xp(xs[0]).concatenate(kept, axis=dim)
 
 
 def _cat_vjp(g: Tensor, xs_shape: tuple[tuple[int, ...], ...], dim: int) -> tuple[Tensor, ...]:

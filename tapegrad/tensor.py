@@ -1259,11 +1259,8 @@ class Tensor:
     def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         if rounding_mode is None:
             return _apply(ops.div_p, self, _operand(other))
-        if rounding_mode == "floor":
-            return _apply(ops.floor_divide_p, self, _operand(other))
-        if rounding_mode == "trunc":
-            return _apply(ops.div_p, self, _operand(other)).trunc().to(
-                _binary_result_dtype(self, other))
+        if rounding_mode in ("floor", "trunc"):
+            return _apply(ops.div_rounding_p, self, _operand(other), rounding_mode=rounding_mode)
         raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
                          f"found '{rounding_mode}'")
 
@@ -1274,7 +1271,9 @@ class Tensor:
         return _apply(ops.floor_divide_p, self, _operand(other))
 
     def remainder(self, other: Any) -> Tensor:
-        return _apply(ops.remainder_p, self, _operand(other))
+        if isinstance(other, Tensor):
+            return _apply(ops.remainder_p, self, other)
+        return _apply(ops.remainder_scalar_p, self, _operand(other))
 
     def pow(self, exponent: Any) -> Tensor:
         if isinstance(exponent, Tensor):
@@ -1317,10 +1316,10 @@ class Tensor:
         return _apply(ops.floor_divide_p, _scalar_tensor(other, self), self)
 
     def __mod__(self, other: Any) -> Tensor:
-        return _apply(ops.remainder_p, self, _operand(other))
+        return self.remainder(other)
 
     def __rmod__(self, other: Any) -> Tensor:
-        return _apply(ops.remainder_p, _scalar_tensor(other, self), self)
+        return _apply(ops.rremainder_p, _scalar_tensor(other, self), self)
 
     def __pow__(self, exponent: Any) -> Tensor:
         return self.pow(exponent)
@@ -1465,7 +1464,7 @@ class Tensor:
         return _apply(ops.log2_p, self)
 
     def log10(self) -> Tensor:
-        return self.log() / math.log(10.0)
+        return _apply(ops.log10_p, self)
 
     def sqrt(self) -> Tensor:
         return _apply(ops.sqrt_p, self)
@@ -1477,8 +1476,7 @@ class Tensor:
         return self.pow(2)
 
     def reciprocal(self) -> Tensor:
-        return _apply(ops.pow_scalar_p, self if self.dtype.is_floating_point else self.float(),
-                      exponent=-1)
+        return _apply(ops.reciprocal_p, self)
 
     def sin(self) -> Tensor:
         return _apply(ops.sin_p, self)
@@ -1516,7 +1514,9 @@ class Tensor:
         return self.clone() if not self.dtype.is_floating_point else _apply(ops.ceil_p, self)
 
     def round(self, decimals: int = 0) -> Tensor:
-        return _apply(ops.round_p, self, decimals=decimals)
+        if decimals:
+            return _apply(ops.round_decimals_p, self, decimals=decimals)
+        return _apply(ops.round_p, self, decimals=0)
 
     def trunc(self) -> Tensor:
         return self.clone() if not self.dtype.is_floating_point else _apply(ops.trunc_p, self)
@@ -1526,18 +1526,15 @@ class Tensor:
     def frac(self) -> Tensor:
         if not self.dtype.is_floating_point:
             raise NotImplementedError(f'"frac_cpu" not implemented for {_type_title(self.dtype)!r}')
-        return self - self.trunc()
+        return _apply(ops.frac_p, self)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
-            out = self
-            if min is not None:
-                out = out.maximum(_operand_tensor(min, self))
-            if max is not None:
-                out = out.minimum(_operand_tensor(max, self))
-            return out
+            low = _operand_tensor(-math.inf if min is None else min, self)
+            high = _operand_tensor(math.inf if max is None else max, self)
+            return _apply(ops.clamp_tensor_p, self, low, high)
         return _apply(ops.clamp_p, self, min=min, max=max)
 
     clip = clamp
@@ -1565,19 +1562,19 @@ class Tensor:
                     "masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
                     f"with {value.dim()} dimension(s)."
                 )
-            if value.requires_grad:
-                return where(mask, value.to(self.dtype), self)
-            value = value.item()
+            return _apply(ops.masked_fill_tensor_p, self, mask, value)
         return _apply(ops.masked_fill_p, self, mask, value=value)
 
     def lerp(self, end: Tensor, weight: Any) -> Tensor:
-        return self + (end - self) * weight
+        if isinstance(weight, Tensor):
+            return _apply(ops.lerp_tensor_p, self, end, weight)
+        return _apply(ops.lerp_p, self, end, weight=weight)
 
     def addcmul(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
-        return self + tensor1 * tensor2 * value
+        return _apply(ops.addcmul_p, self, tensor1, tensor2, value=value)
 
     def addcdiv(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
-        return self + tensor1 / tensor2 * value
+        return _apply(ops.addcdiv_p, self, tensor1, tensor2, value=value)
 
     # -- reductions ---------------------------------------------------------------------
     def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
@@ -1738,14 +1735,17 @@ class Tensor:
             return self.dot(other)
         if a == 2 and b == 1:
             return self.mv(other)
-        if a == 1 and b == 2:
-            return self.unsqueeze(0).mm(other).squeeze(0)
+        if a == 1 and b == 2:  # torch: unsqueeze, mm, squeeze_
+            return _apply(ops.squeeze_inplace_p, self.unsqueeze(0).mm(other), dim=(0,))
         if a == 2 and b == 2:
             return self.mm(other)
-        if a == 1:
-            return _apply(ops.matmul_p, self.unsqueeze(0), other).squeeze(-2)
+        if a == 1:  # torch folds the batch into one mv
+            n = self.shape[0]
+            folded = other.mT.reshape(-1, n).mv(self)
+            return _apply(ops.unsafe_view_p, folded, shape=(*other.shape[:-2], other.shape[-1]))
         if b == 1:
-            return _apply(ops.matmul_p, self, other.unsqueeze(-1)).squeeze(-1)
+            folded = self.reshape(-1, self.shape[-1]).mv(other)
+            return _apply(ops.unsafe_view_p, folded, shape=tuple(self.shape[:-1]))
         return _apply(ops.matmul_p, self, other)
 
     def mm(self, other: Tensor) -> Tensor:
@@ -2051,7 +2051,8 @@ class Tensor:
         _check_index_tensor(index, "scatter")
         src = value if src is None else src
         if not isinstance(src, Tensor):
-            src = Tensor._from_array(np.array(src, dtype=self._array.dtype))
+            return _apply(ops.scatter_value_p, self, index, dim=_wrap_dim(dim, self.ndim),
+                          value=src)
         return _apply(ops.scatter_p, self, index, src, dim=_wrap_dim(dim, self.ndim))
 
     def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -2078,9 +2079,7 @@ class Tensor:
                       accumulate=accumulate)
 
     def masked_select(self, mask: Tensor) -> Tensor:
-        mask = _check_mask(mask)
-        shape = np.broadcast_shapes(self._array.shape, mask._array.shape)
-        return self.expand(shape)[mask.expand(shape)]
+        return _apply(ops.masked_select_p, self, _check_mask(mask))
 
     def nonzero(self, *, as_tuple: bool = False) -> Any:
         indices = np.nonzero(self._array)
@@ -3399,9 +3398,6 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 )
     dtype = _dtype.result_type([t.dtype for t in tensors], [], [])
     converted = [t if t.dtype is dtype else t.to(dtype) for t in tensors]
-    if len(kept) != len(tensors):
-        converted = [c for c, t in zip(converted, tensors, strict=True)
-                     if not (t.ndim == 1 and t.shape[0] == 0)] or converted[:1]
     return _apply(ops.cat_p, *converted, dim=dim)
 
 

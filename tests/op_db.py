@@ -143,14 +143,6 @@ BINARY = (
 REDUCE = ((F(2, 3),), (F(3, 1, 2),))
 REDUCE_0D = ((F(2, 3),), (F(),))
 VAR = ((F(2, 3),), (F(3, 2, 2),))  # no reduced dim of size 1: torch warns when dof <= 0
-CORE_COMPOSITE = (
-    "core bug: a composite in tensor.py records the last op's node; torch records "
-    "the op's own node (needs its own primitive)"
-)
-RMOD = (
-    "core bug: torch does not differentiate remainder(Scalar, Tensor) (grad_fn "
-    "NotImplemented, backward raises); tapegrad records RemainderBackward0"
-)
 
 
 def _setitem(key: Any) -> Callable[..., Any]:
@@ -190,7 +182,7 @@ def _unary_rows() -> list[OpSpec]:
         ("log", (0.2, 3.0), {}),
         ("log1p", (-0.8, 3.0), {}),
         ("log2", (0.2, 3.0), {}),
-        ("log10", (0.2, 3.0), {"xfail": {"grad_fn": CORE_COMPOSITE}}),
+        ("log10", (0.2, 3.0), {}),
         ("sqrt", (0.2, 3.0), {}),
         ("rsqrt", (0.2, 3.0), {}),
         ("sin", (-3.0, 3.0), {}),
@@ -199,7 +191,7 @@ def _unary_rows() -> list[OpSpec]:
         ("tanh", (-2.0, 2.0), {}),
         ("sigmoid", (-4.0, 4.0), {}),
         ("erf", (-2.0, 2.0), {}),
-        ("reciprocal", (0.3, 2.0), {"xfail": {"grad_fn": CORE_COMPOSITE}}),
+        ("reciprocal", (0.3, 2.0), {}),
         ("square", (-2.0, 2.0), {}),
         ("neg", (-2.0, 2.0), {"gradgrad": False}),
         ("abs", (-2.0, 2.0), {"gradgrad": False}),
@@ -228,7 +220,6 @@ def _unary_rows() -> list[OpSpec]:
             UNARY,
             domain=(-3.0, 3.0),
             gradgrad=False,
-            xfail={"grad_fn": CORE_COMPOSITE},
         ),
         _error(
             "error_frac_int",
@@ -245,10 +236,6 @@ def _unary_rows() -> list[OpSpec]:
             lambda lib, x: x.round(decimals=2),
             UNARY,
             gradgrad=False,
-            xfail={
-                "grad_fn": "core bug: round(decimals=) records RoundBackward0, torch "
-                "RoundBackward1 (needs its own primitive)"
-            },
         ),
         OpSpec("functional_exp", lambda lib, x: lib.exp(x), UNARY),
         OpSpec(
@@ -333,10 +320,6 @@ def _clamp_rows() -> list[OpSpec]:
             lambda lib, x, lo, hi: x.clamp(lo, hi),
             ((F(2, 3), F(3, low=-2, high=-0.5), F(2, 1, low=0.5, high=2)),),
             gradgrad=False,
-            xfail={
-                "grad_fn": "core bug: clamp(Tensor, Tensor) is maximum().minimum() "
-                "(MinimumBackward0); torch records ClampBackward0"
-            },
         ),
     ]
 
@@ -385,10 +368,6 @@ def _binary_rows() -> list[OpSpec]:
             ((F(2, 3, low=-3, high=3), F(3, low=0.5, high=2.0)),),
             dtypes=FLOAT_INT,
             gradgrad=False,
-            xfail={
-                "grad_fn": "core bug: div(rounding_mode='trunc') is div().trunc() "
-                "(TruncBackward0); torch records DivBackward2"
-            },
         ),
         OpSpec(
             "div_floor",
@@ -430,11 +409,6 @@ def _binary_rows() -> list[OpSpec]:
             ),
             dtypes=FLOAT_INT,
             gradgrad=False,
-            xfail={
-                "grad_fn": "core bug: remainder(Tensor, Tensor) records "
-                "RemainderBackward0 (the Scalar overload's name); torch "
-                "RemainderBackward1"
-            },
         ),
         OpSpec(
             "remainder_scalar",
@@ -448,8 +422,7 @@ def _binary_rows() -> list[OpSpec]:
             lambda lib, x: 5 % x,
             ((F(2, 3, low=1, high=3),),),
             dtypes=FLOAT_INT,
-            gradgrad=False,
-            xfail={"grad": RMOD, "grad_fn": RMOD},
+            grad=False,  # torch records a node whose backward raises (test_ops checks it)
         ),
         OpSpec(
             "pow",
@@ -505,14 +478,21 @@ def _binary_rows() -> list[OpSpec]:
             gradgrad=False,
         ),
         OpSpec("max_binary", lambda lib, x, y: x.max(y), BINARY[:2], gradgrad=False),
+        OpSpec("lerp", lambda lib, x, y: x.lerp(y, 0.3), BINARY[:3]),
         OpSpec(
-            "lerp", lambda lib, x, y: x.lerp(y, 0.3), BINARY[:3], xfail={"grad_fn": CORE_COMPOSITE}
+            "lerp_tensor_weight",
+            lambda lib, x, y, w: x.lerp(y, w),
+            ((F(2, 3), F(3), F(2, 1)),),
         ),
         OpSpec(
             "addcmul",
             lambda lib, x, y, z: x.addcmul(y, z, value=0.5),
             ((F(2, 3), F(3), F(2, 1)),),
-            xfail={"grad_fn": CORE_COMPOSITE},
+        ),
+        OpSpec(
+            "addcdiv",
+            lambda lib, x, y, z: x.addcdiv(y, z, value=0.5),
+            ((F(2, 3), F(3), F(2, 1, low=1.0, high=2.0)),),
         ),
     ]
     return rows
@@ -619,10 +599,6 @@ def _select_rows() -> list[OpSpec]:
             lambda lib, x, m, v: x.masked_fill(m, v),
             ((F(2, 3), Mask(2, 3), F()),),
             gradgrad=False,
-            xfail={
-                "grad_fn": "core bug: masked_fill with a 0-d value tensor requiring grad "
-                "is where() (WhereBackward0); torch MaskedFillBackward1"
-            },
         ),
     ]
 
@@ -784,12 +760,6 @@ def _linalg_rows() -> list[OpSpec]:
             "matmul_vector_matrix",
             lambda lib, a, b: a @ b,
             ((F(3), F(3, 2)), (F(2, 2, 3), F(3)), (F(3), F(2, 3, 2))),
-            xfail={
-                "grad_fn": "core bug: torch's matmul ends 1-D @ 2-D with squeeze_ "
-                "(SqueezeBackward4) and folds batched @ 1-D into mv + "
-                "_unsafe_view (UnsafeViewBackward0); tapegrad records "
-                "SqueezeBackward1"
-            },
         ),
         OpSpec("functional_matmul", lambda lib, a, b: lib.matmul(a, b), ((F(2, 3), F(3, 2)),)),
         OpSpec("mm", lambda lib, a, b: a.mm(b), ((F(2, 3), F(3, 4)), (F(1, 1), F(1, 2)))),
@@ -951,10 +921,6 @@ def _indexing_rows() -> list[OpSpec]:
             lambda lib, x, i: x.scatter(1, i, 1.5),
             ((F(3, 3), Index([[0, 2], [1, 0]])),),
             gradgrad=False,
-            xfail={
-                "grad_fn": "core bug: scatter(value=) records ScatterBackward0, torch "
-                "ScatterBackward1"
-            },
         ),
         OpSpec(
             "scatter_add",
@@ -984,10 +950,6 @@ def _indexing_rows() -> list[OpSpec]:
             "masked_select",
             lambda lib, x, m: x.masked_select(m),
             ((x34, Mask(4)),),
-            xfail={
-                "grad_fn": "core bug: masked_select is expand + boolean index "
-                "(IndexBackward0); torch MaskedSelectBackward0"
-            },
         ),
     ]
 
@@ -1006,10 +968,6 @@ def _join_rows() -> list[OpSpec]:
             "cat_legacy_empty",
             lambda lib, x, y: lib.cat([x, y], 1),
             ((F(2, 3), F(0)),),
-            xfail={
-                "grad": "core bug: cat drops legacy empty 1-D inputs before recording, "
-                "so they get grad None; torch gives them a zero gradient"
-            },
         ),
         OpSpec(
             "cat_mixed_dtypes",

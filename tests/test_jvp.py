@@ -38,18 +38,8 @@ TORCH_HAS_NO_FORWARD_AD = {
     "rmod_scalar": "torch 2.13 has no forward AD formula for remainder(Scalar, Tensor) "
     "(NotImplementedError: Trying to use forward AD with aten::remainder)",
 }
-# Known core bugs (tensor.py): strict xfails of the tests they break.
-MASKED_FILL_VALUE = (
-    "core: Tensor.masked_fill with a 0-d value tensor that does not require grad calls "
-    "value.item(), so the value's tangent is dropped (torch: MaskedFillBackward1 jvp)"
-)
-CORE_XFAIL = {
-    "masked_fill_tensor_value": {
-        "jvp_fd": MASKED_FILL_VALUE,
-        "jvp_adjoint": MASKED_FILL_VALUE,
-        "jvp_torch": MASKED_FILL_VALUE,
-    },
-}
+# Rows whose tests are expected to fail, with the reason (none at present).
+CORE_XFAIL: dict[str, dict[str, str]] = {}
 
 
 def _jvp_params(kind: str) -> list[Any]:
@@ -241,6 +231,7 @@ def test_every_jvp_is_exercised(
     missing = sorted(
         p.name for key, p in _all_primitives().items()
         if p.jvp is not None and key not in seen and p.name not in ONLY_IN_BACKWARD
+        and p.node_name != "NotImplemented"  # see test_unsupported_forward_ad_raises_as_torch
     )
     assert not missing, f"jvp rules no op_db row runs: {missing}"
 
@@ -281,3 +272,13 @@ def test_as_strided_jvp_is_the_replayed_view_of_the_tangent(rng: np.random.Gener
         out = dual._op(ops.as_strided_p, chain=chain)
         tangent = fwAD.unpack_dual(out).tangent
     np.testing.assert_array_equal(tangent.numpy(), t[1, ::2])
+
+
+@pytest.mark.parametrize("expr", ["d // 2", "5 % d"])
+def test_unsupported_forward_ad_raises_as_torch(expr: str) -> None:
+    """torch has no forward AD for floor_divide or remainder(Scalar, Tensor), nor has tapegrad."""
+    for lib, fw in ((tapegrad, fwAD), (torch, torch.autograd.forward_ad)):
+        with fw.dual_level():
+            d = fw.make_dual(lib.tensor([1.5, -2.5]), lib.ones(2))
+            with pytest.raises(NotImplementedError, match="Trying to use forward AD with"):
+                eval(expr, {"d": d})

@@ -277,7 +277,7 @@ def test_every_primitive_is_exercised(
             arrays = make_arrays(spec, sample, dtype, rng)
             outs = [
                 o
-                for o in flat(spec.run(tapegrad, *build(tapegrad, sample, arrays, True)))
+                for o in flat(spec.run(tapegrad, *build(tapegrad, sample, arrays, spec.grad)))
                 if o.requires_grad
             ]
             if outs:
@@ -605,28 +605,23 @@ def test_var_std_with_nonpositive_degrees_of_freedom(op: str, dim: Any, correcti
     assert_same(results[0][1], results[1][1])
 
 
-FLOOR_DIVIDE = pytest.mark.xfail(
-    strict=True,
-    reason="core bug: floor_divide_p has no vjp, so x // y on a tensor requiring grad does not "
-    "require grad; torch records a NotImplemented node whose backward raises",
+@pytest.mark.parametrize(
+    ("expr", "phrase"),
+    [("x // 2", "derivative for aten::floor_divide is not implemented"),
+     ("5 % x", "derivative for aten::remainder is not implemented")],
 )
-
-
-@FLOOR_DIVIDE
-def test_floor_divide_output_requires_grad_but_is_not_differentiable() -> None:
+def test_non_differentiable_ops_record_a_node_whose_backward_raises(expr: str, phrase: str) -> None:
+    """x // y and scalar % x: the output requires grad, but backward raises (as torch)."""
     states = []
     for lib in (tapegrad, torch):
         x = lib.tensor([1.5, -2.5], requires_grad=True)
-        out = x // 2
+        out = eval(expr, {"x": x})
         states.append((out.requires_grad, grad_name(out)))
+        with pytest.raises(RuntimeError, match=phrase):
+            out.sum().backward()
     assert states[0] == states[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: div(rounding_mode='floor') runs floor_divide_p "
-    "(no node); torch records DivBackward2 with a zero gradient",
-)
 def test_div_floor_rounding_records_div_backward() -> None:
     results = []
     for lib in (tapegrad, torch):
