@@ -211,7 +211,7 @@ def _ones_for(out: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- elementwise
-def _unary(name: str, fn: Callable[[Any], Any], rule: Rule | None,
+def _unary(name: str, fn: Callable[..., Any], rule: Rule | None,
            jvp: Any = "elementwise", promote: str = "float", **kw: Any) -> Primitive:
     return Primitive(name, fn, vjp=None if rule is None else (rule,), jvp=jvp, promote=promote,
                      **kw)
@@ -249,7 +249,7 @@ relu_p = _unary("relu", lambda x: xp(x).maximum(x, 0).astype(x.dtype, copy=False
 
 def _erf(x: Any) -> Any:
     try:
-        from scipy.special import erf  # type: ignore[import-not-found]
+        from scipy.special import erf
 
         return erf(x).astype(x.dtype, copy=False)
     except ImportError:
@@ -398,9 +398,11 @@ def _pow_base_vjp(g: Tensor, x: Tensor, y: Any) -> Tensor:
 
 
 def _pow_exponent_vjp(g: Tensor, x: Any, y: Tensor, out: Tensor) -> Tensor:
-    if not hasattr(x, "shape"):  # Python base
-        return g * out * math.log(x) if x > 0 else (g * out * math.log(x) if x else g * 0)
     # torch masks 0 ** y (y >= 0) to a zero gradient instead of nan
+    if not hasattr(x, "shape"):  # Python base
+        log_x = math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+        result = g * out * log_x
+        return result.masked_fill(y >= 0, 0.0) if x == 0 else result
     return (g * out * x.log()).masked_fill((x == 0).logical_and(y >= 0), 0.0)
 
 
@@ -422,7 +424,7 @@ pow_scalar_p = Primitive("pow", lambda x, *, exponent: xp(x).power(x, exponent),
                          vjp=(lambda g, x, exponent: _pow_base_vjp(g, x, exponent),),
                          jvp="elementwise", promote="none", node_name="PowBackward0")
 rpow_p = Primitive("pow", lambda x, *, base: xp(x).power(base, x),
-                   vjp=(lambda g, out, base: _pow_exponent_vjp(g, base, None, out),),
+                   vjp=(lambda g, x, out, base: _pow_exponent_vjp(g, base, x, out),),
                    jvp="elementwise", promote="none", node_name="PowBackward2")
 
 
@@ -960,7 +962,7 @@ def _einsum_vjp(g: Tensor, xs: tuple[Tensor, ...], equation: str) -> tuple[Tenso
                 terms.append(other)
         used = set("".join(terms))
         free = [c for c in map(chr, range(ord("A"), ord("Z") + 1)) if c not in equation]
-        target = []
+        target: list[str] = []
         seen: dict[str, str] = {}
         for c in sub:
             if c in seen:  # repeated index: a diagonal, tied by an identity matrix
@@ -1086,18 +1088,18 @@ def _diagonal(x: Any, *, offset: int, dim1: int, dim2: int) -> Any:
     return np.lib.stride_tricks.as_strided(start, shape=shape, strides=strides)
 
 
-select_p = Primitive("select", _select,
+select_p: Primitive = Primitive("select", _select,
                      vjp=(lambda g, x_shape, dim, index: g._op(
                          view_scatter_p, base_shape=x_shape,
                          chain=((select_p, {"dim": dim, "index": index}),)),),
                      jvp="linear", view=True)
-slice_p = Primitive("slice", _slice,
+slice_p: Primitive = Primitive("slice", _slice,
                     vjp=(lambda g, x_shape, dim, start, stop, step: g._op(
                         view_scatter_p, base_shape=x_shape,
                         chain=((slice_p, {"dim": dim, "start": start, "stop": stop,
                                           "step": step}),)),),
                     jvp="linear", view=True)
-diagonal_p = Primitive("diagonal", _diagonal,
+diagonal_p: Primitive = Primitive("diagonal", _diagonal,
                        vjp=(lambda g, x_shape, offset, dim1, dim2: g._op(
                            view_scatter_p, base_shape=x_shape,
                            chain=((diagonal_p, {"offset": offset, "dim1": dim1,
@@ -1181,7 +1183,7 @@ def _index_put(x: Any, values: Any, *, index: tuple[Any, ...], accumulate: bool)
     return out
 
 
-index_put_p = Primitive(
+index_put_p: Primitive = Primitive(
     "index_put", _index_put,
     vjp=(lambda g, index, accumulate: g if accumulate else g._op(
         index_put_p, g.new_zeros(()), index=index, accumulate=False),
@@ -1365,7 +1367,7 @@ def _pad_jvp(t: Tensor, pad: tuple[int, ...]) -> Tensor:
     return t._op(pad_p, pad=pad, value=0.0)  # the fill value is a constant: zero tangent there
 
 
-pad_p = Primitive("constant_pad_nd", _pad,
+pad_p: Primitive = Primitive("constant_pad_nd", _pad,
                   vjp=(lambda g, pad: g._op(pad_p, pad=tuple(-p for p in pad), value=0.0),),
                   jvp=(_pad_jvp,))
 
@@ -1413,7 +1415,7 @@ im2col_p = Primitive(
         col2im_p, size=tuple(x_shape[2:]), kernel_size=kernel_size, dilation=dilation,
         stride=stride),),
     jvp="linear", node_name="Im2ColBackward0")
-col2im_p = Primitive(
+col2im_p: Primitive = Primitive(
     "col2im", _col2im,
     vjp=(lambda g, kernel_size, dilation, stride: g._op(
         im2col_p, kernel_size=kernel_size, dilation=dilation, stride=stride),),
