@@ -137,7 +137,7 @@ class Node:
             if grads[output_nr] is not None:
                 result = fn(grads[output_nr])
                 if result is not None:
-                    grads[output_nr] = result
+                    grads[output_nr] = _checked_hook_value(fn, grads[output_nr], result)
         for output_nr, ref in list(hooks.retains_grad.items()):
             tensor = ref()
             grad = grads[output_nr]
@@ -148,6 +148,19 @@ class Node:
             if result is not None:
                 grads = list(_check_hook_result(result, len(grads), fn))
         return grads
+
+
+def _checked_hook_value(hook: Any, grad: Tensor, result: Any) -> Tensor:
+    """A tensor hook may replace a gradient, but not change its size or type (torch)."""
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if tuple(result.shape) != tuple(grad.shape):
+        raise RuntimeError(f"hook '{name}' has changed the size of value")
+    if result.dtype is not grad.dtype:
+        raise RuntimeError(
+            f"hook '{name}' has changed the type of value (was tapegrad.{grad.dtype.legacy_name} "
+            f"got tapegrad.{result.dtype.legacy_name})"
+        )
+    return result
 
 
 class _NodeHooks:
@@ -326,7 +339,7 @@ class AccumulateGrad(Node):
                 if grads[0] is not None:
                     result = fn(grads[0])
                     if result is not None:
-                        grads[0] = result
+                        grads[0] = _checked_hook_value(fn, grads[0], result)
         return super()._input_hooks(grads)
 
     def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
@@ -427,7 +440,8 @@ def run_backward(
         if buffer is None:
             buffer = buffers[node] = [None] * len(node.out_meta)
         buffer[nr] = grad if buffer[nr] is None else buffer[nr] + grad
-    ready = [(-node.seq, id(node), node) for node in set(root_nodes)
+    # ties between equal sequence numbers (AccumulateGrad) go first-queued first, as torch
+    ready = [(-node.seq, next(_state.node_sequence), node) for node in dict.fromkeys(root_nodes)
              if task.dependencies.get(node, 0) == 0]
     heapq.heapify(ready)
     previous = _state.update(grad_enabled=create_graph)
@@ -524,7 +538,7 @@ def _propagate(node: Node, outputs: tuple[Any, ...], task: _GraphTask,
         remaining = dependencies[child] - 1
         dependencies[child] = remaining
         if remaining == 0:
-            heapq.heappush(ready, (-child.seq, id(child), child))
+            heapq.heappush(ready, (-child.seq, next(_state.node_sequence), child))
 
 
 def _execute_threaded(task: _GraphTask, ready: list[tuple[int, int, Node]], retain_graph: bool,
@@ -656,7 +670,7 @@ def backward(
     seeds = _seed_gradients(tensors, grad_tensors)
     roots, root_grads = _roots(tensors, seeds)
     if inputs is not None and len(inputs) == 0:
-        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+        raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
     targets = None
     if inputs is not None:
         targets = []

@@ -1020,7 +1020,18 @@ transpose_p = Primitive("transpose", _transpose,
                         vjp=(lambda g, dim0, dim1: g.transpose(dim0, dim1),), jvp="linear",
                         view=True)
 t_p = Primitive("t", lambda x: x.T, vjp=(lambda g: g.t(),), jvp="linear", view=True)
-expand_p = Primitive("expand", lambda x, *, shape: xp(x).broadcast_to(x, shape),
+def _expand(x: Any, *, shape: tuple[int, ...]) -> Any:
+    # A writable stride-0 view (np.broadcast_to's is read-only): in-place ops on it are
+    # allowed where nothing repeats, and refused by the in-place funnel where something does.
+    lead = len(shape) - x.ndim
+    strides = (0,) * lead + tuple(
+        0 if size != want else stride
+        for size, want, stride in zip(x.shape, shape[lead:], x.strides, strict=True)
+    )
+    return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
+
+
+expand_p = Primitive("expand", _expand,
                      vjp=(lambda g: g,), jvp="linear", view=True)
 squeeze_p = Primitive("squeeze", lambda x, *, dim: x.squeeze(axis=dim),
                       vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear", view=True)

@@ -505,8 +505,8 @@ def _check_writable(target: Tensor, value_requires_grad: bool, modes: _state.Mod
         # tapegrad raises before writing (torch writes first, B64).
         raise RuntimeError(_INFERENCE_INPLACE)
     array = target._array
-    if any(stride == 0 and size > 1
-           for stride, size in zip(array.strides, array.shape, strict=True)):
+    if array.size and any(stride == 0 and size > 1
+                          for stride, size in zip(array.strides, array.shape, strict=True)):
         raise RuntimeError(
             "unsupported operation: more than one element of the written-to tensor refers to a "
             "single memory location. Please clone() the tensor before performing the operation."
@@ -854,7 +854,7 @@ class Tensor:
                 "var_no_grad = var.detach()."
             )
         if value and self.grad_fn is not None:
-            return
+            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
         self.requires_grad_(value)
 
     @property
@@ -920,9 +920,17 @@ class Tensor:
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
                                 f"type {type(value).__name__}")
             if value.dtype is not self.dtype:
-                raise RuntimeError("assigned grad has data of a different type")
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{_dtype_str(value.dtype)}' to a "
+                    f"tensor with grad_dtype '{_type_title(self.dtype)}'. The gradient must match "
+                    "the tensor's grad_dtype (defaults to the tensor's dtype)."
+                )
             if tuple(value.shape) != tuple(self.shape):
-                raise RuntimeError("assigned grad has data of a different size")
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor "
+                    f"of size '{list(self.shape)}'. Please ensure that the gradient and the "
+                    "tensor are the same size"
+                )
         self._grad = value
 
     @grad.deleter
@@ -932,8 +940,9 @@ class Tensor:
     def _accumulate_grad(self, grad: Tensor, create_graph: bool) -> None:
         """AccumulateGrad's body: store or add ``grad`` into ``self.grad`` (torch semantics)."""
         if self._grad is None:
-            if create_graph:
-                self._grad = grad if grad._array.flags.writeable else grad.clone()
+            if create_graph:  # keep the graph; but never store a view (e.g. an expand) as .grad
+                plain = grad._base is None and grad._array.flags.c_contiguous
+                self._grad = grad if plain else grad.clone()
             else:
                 self._grad = Tensor._from_array(np.array(grad._array, copy=True))
                 self._grad._is_inference = grad._is_inference
@@ -1566,14 +1575,29 @@ class Tensor:
         return _apply(ops.masked_fill_p, self, mask, value=value)
 
     def lerp(self, end: Tensor, weight: Any) -> Tensor:
+        if not isinstance(end, Tensor):
+            raise TypeError(
+                "lerp() received an invalid combination of arguments - got "
+                f"({type(end).__name__}, {type(weight).__name__}), but expected one of:\n"
+                " * (Tensor end, Tensor weight)\n * (Tensor end, Number weight)"
+            )
+        if end.dtype is not self.dtype:
+            raise RuntimeError(
+                f"expected dtype {_dtype_str(self.dtype)} for `end` but got dtype "
+                f"{_dtype_str(end.dtype)}"
+            )
         if isinstance(weight, Tensor):
             return _apply(ops.lerp_tensor_p, self, end, weight)
         return _apply(ops.lerp_p, self, end, weight=weight)
 
     def addcmul(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
+        _check_tensor_argument("addcmul", "tensor1", 1, tensor1)
+        _check_tensor_argument("addcmul", "tensor2", 2, tensor2)
         return _apply(ops.addcmul_p, self, tensor1, tensor2, value=value)
 
     def addcdiv(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
+        _check_tensor_argument("addcdiv", "tensor1", 1, tensor1)
+        _check_tensor_argument("addcdiv", "tensor2", 2, tensor2)
         return _apply(ops.addcdiv_p, self, tensor1, tensor2, value=value)
 
     # -- reductions ---------------------------------------------------------------------
@@ -1826,6 +1850,8 @@ class Tensor:
         return self.view(*self.shape[:dim], *sizes, *self.shape[dim + 1:])
 
     def permute(self, *dims: Any) -> Tensor:
+        if not dims:
+            raise TypeError('permute() missing 1 required positional arguments: "dims"')
         order = tuple(_wrap_dim(d, self.ndim) for d in _shape_arg(dims))
         if sorted(order) != list(range(self.ndim)):
             raise RuntimeError(
@@ -1839,6 +1865,8 @@ class Tensor:
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         n = builtins.max(self.ndim, 1)
         if self.ndim == 0:
+            _wrap_dim(dim0, 0)
+            _wrap_dim(dim1, 0)
             return _apply(ops.alias_p, self)
         return _apply(ops.transpose_p, self, dim0=_wrap_dim(dim0, n), dim1=_wrap_dim(dim1, n))
 
@@ -1882,18 +1910,7 @@ class Tensor:
                 f"({len(target)}) must be greater or equal to the number of dimensions in the "
                 f"tensor ({self.ndim})"
             )
-        lead = len(target) - self.ndim
-        for i, size in enumerate(self.shape):
-            want = target[lead + i]
-            if want == -1:
-                target[lead + i] = size
-            elif size != want and size != 1:
-                raise RuntimeError(
-                    f"The expanded size of the tensor ({want}) must match the existing size "
-                    f"({size}) at non-singleton dimension {lead + i}.  Target sizes: "
-                    f"{list(_shape_arg(sizes))}.  Tensor sizes: {list(self.shape)}"
-                )
-        return _apply(ops.expand_p, self, shape=tuple(target))
+        return _apply(ops.expand_p, self, shape=_expanded_shape(tuple(self.shape), target))
 
     def expand_as(self, other: Tensor) -> Tensor:
         return self.expand(other.shape)
@@ -1988,9 +2005,13 @@ class Tensor:
         return out.index_put((Tensor(rows), Tensor(cols)), self)
 
     def tril(self, diagonal: int = 0) -> Tensor:
+        if self.ndim < 2:
+            raise RuntimeError("tril: input tensor must have at least 2 dimensions")
         return _apply(ops.tril_p, self, diagonal=diagonal)
 
     def triu(self, diagonal: int = 0) -> Tensor:
+        if self.ndim < 2:
+            raise RuntimeError("triu: input tensor must have at least 2 dimensions")
         return _apply(ops.triu_p, self, diagonal=diagonal)
 
     def flip(self, *dims: Any) -> Tensor:
@@ -2042,7 +2063,9 @@ class Tensor:
 
     def gather(self, dim: int, index: Tensor) -> Tensor:
         _check_index_tensor(index, "gather")
-        return _apply(ops.gather_p, self, index, dim=_wrap_dim(dim, self.ndim))
+        dim = _wrap_dim(dim, self.ndim)
+        _check_gather_index(self, index, dim, "gather")
+        return _apply(ops.gather_p, self, index, dim=dim)
 
     def scatter(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
                 reduce: str | None = None) -> Tensor:
@@ -2261,7 +2284,7 @@ class Tensor:
         return _inplace(self, ops.scatter_add_p, index, src, dim=_wrap_dim(dim, self.ndim))
 
     def lerp_(self, end: Tensor, weight: Any) -> Tensor:
-        return self.add_((end - self) * weight)
+        return self.copy_(self.lerp(end, weight))
 
     def addcmul_(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
         return self.add_(tensor1 * tensor2, alpha=value)
@@ -2270,17 +2293,32 @@ class Tensor:
         return self.add_(tensor1 / tensor2, alpha=value)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
+        for name, bound in (("from", a), ("to", b)):
+            if not math.isfinite(bound):
+                raise RuntimeError(f"{name} is out of bounds for {_dtype_str(self.dtype)}")
+        if a > b:
+            raise RuntimeError(
+                f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}"
+            )
         return self._fill_random(_rng(generator).uniform(a, b, self._array.shape))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+        if not std >= 0.0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
         return self._fill_random(_rng(generator).normal(mean, std, self._array.shape))
 
     def bernoulli_(self, p: float = 0.5, *, generator: Any = None) -> Tensor:
+        if not 0.0 <= p <= 1.0:
+            raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p:g}")
         return self._fill_random(_rng(generator).random(self._array.shape) < p)
 
     def random_(self, low: int = 0, high: int | None = None, *, generator: Any = None) -> Tensor:
         if high is None:
             low, high = 0, low if low else 2**24
+        if low >= high:
+            raise RuntimeError(
+                f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+            )
         return self._fill_random(_rng(generator).integers(low, high, self._array.shape))
 
     def exponential_(self, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
@@ -2615,6 +2653,14 @@ def _dtype_str(dtype: DType) -> str:
             "uint8": "unsigned char", "bool": "bool"}[dtype.name]
 
 
+def _check_tensor_argument(op: str, name: str, position: int, value: Any) -> None:
+    if not isinstance(value, Tensor):
+        raise TypeError(
+            f"{op}(): argument '{name}' (position {position}) must be Tensor, not "
+            f"{type(value).__name__}"
+        )
+
+
 def _check_mask(mask: Any) -> Tensor:
     if not isinstance(mask, Tensor):
         mask = Tensor(mask)
@@ -2626,11 +2672,47 @@ def _check_mask(mask: Any) -> Tensor:
     return mask
 
 
+def _expanded_shape(shape: tuple[int, ...], target: list[int]) -> tuple[int, ...]:
+    """``target`` with -1 resolved; torch's error when ``shape`` cannot expand to it."""
+    target = list(target)
+    lead = len(target) - len(shape)
+    for i, size in enumerate(shape):
+        want = target[lead + i]
+        if want == -1:
+            target[lead + i] = size
+        elif size != want and size != 1:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({want}) must match the existing size "
+                f"({size}) at non-singleton dimension {lead + i}.  Target sizes: "
+                f"{list(target)}.  Tensor sizes: {list(shape)}"
+            )
+    return tuple(target)
+
+
 def _check_index_tensor(index: Any, name: str) -> None:
     if not isinstance(index, Tensor):
         raise TypeError(f"{name}(): argument 'index' must be Tensor, not {type(index).__name__}")
     if index.dtype is not _dtype.int64 and index.dtype is not _dtype.int32:
-        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index")
+
+
+def _check_gather_index(x: Tensor, index: Tensor, dim: int, name: str) -> None:
+    """torch's checks for gather/scatter indices: sizes no larger than self, in bounds."""
+    if index.ndim != x.ndim and index.numel() and x.ndim:
+        raise RuntimeError(
+            "Index tensor must have the same number of dimensions as input tensor"
+        )
+    for d in range(min(index.ndim, x.ndim)):
+        if d != dim and index.shape[d] > x.shape[d]:
+            raise RuntimeError(
+                f"Size does not match at dimension {d} expected index {list(index.shape)} to be "
+                f"no larger than self {list(x.shape)} apart from dimension {dim}"
+            )
+    array = index._array
+    size = x.shape[dim] if x.ndim else 1
+    if array.size and (array.max() >= size or array.min() < -size):
+        bad = int(array.max()) if array.max() >= size else int(array.min())
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
 
 
 def _check_index_range(index: Tensor, size: int) -> None:
@@ -2668,6 +2750,39 @@ def _advanced_index(key: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def _check_masks(x: Tensor, key: tuple[Any, ...]) -> None:
+    """torch's error for a boolean mask whose shape does not match the dims it indexes."""
+    consumed = builtins.sum(
+        (item.ndim if _is_bool_index(item) else 1) for item in key
+        if item is not None and item is not Ellipsis
+    )
+    dim = 0
+    for item in key:
+        if item is None:
+            continue
+        if item is Ellipsis:
+            dim += x.ndim - consumed
+            continue
+        if _is_bool_index(item):
+            shape = tuple(item.shape)
+            for offset, size in enumerate(shape):
+                if dim + offset >= x.ndim or x.shape[dim + offset] != size:
+                    target = list(x.shape)
+                    raise IndexError(
+                        f"The shape of the mask {list(shape)} at index {offset} does not match "
+                        f"the shape of the indexed tensor {target} at index {dim + offset}"
+                    )
+            dim += len(shape)
+        else:
+            dim += 1
+
+
+def _is_bool_index(item: Any) -> bool:
+    if isinstance(item, Tensor):
+        return item.dtype is _dtype.bool_ and item.ndim > 0
+    return isinstance(item, np.ndarray) and item.dtype == np.bool_ and item.ndim > 0
+
+
 def _index_error(error: IndexError) -> IndexError:
     return IndexError(str(error).replace("axis", "dimension"))
 
@@ -2676,6 +2791,7 @@ def _getitem(x: Tensor, key: Any) -> Tensor:
     if not isinstance(key, tuple):
         key = (key,)
     if any(_is_advanced(item) for item in key):
+        _check_masks(x, key)
         index = _advanced_index(key)
         try:
             x._array[index]  # validate bounds and shapes before recording anything
@@ -2733,6 +2849,7 @@ def _setitem(x: Tensor, key: Any, value: Any) -> None:
     if not isinstance(key, tuple):
         key = (key,)
     if any(_is_advanced(item) for item in key):
+        _check_masks(x, key)
         index = _advanced_index(key)
         try:
             x._array[index]
@@ -2746,6 +2863,7 @@ def _setitem(x: Tensor, key: Any, value: Any) -> None:
     if isinstance(value, Tensor):
         while value.ndim > view.ndim and value.shape[0] == 1:  # torch drops leading 1-dims
             value = value[0]
+        _expanded_shape(tuple(value.shape), list(view.shape))
         view.copy_(value)
     else:
         view.fill_(value)
@@ -3298,6 +3416,8 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, dev
                        for a in args)
         dtype = _dtype.get_default_dtype() if is_float else _dtype.int64
     args = tuple(a.item() if isinstance(a, Tensor) else a for a in args)
+    if not all(math.isfinite(a) for a in args):
+        raise RuntimeError(f"unsupported range: {args[0]} -> {args[1]}")
     count = builtins.max(math.ceil((args[1] - args[0]) / args[2]), 0)
     values = args[0] + np.arange(count, dtype=np.float64) * args[2]
     target = _dtype.to_dtype(dtype)
