@@ -489,7 +489,8 @@ def _view_inplace_error(view: Tensor, value_requires_grad: bool) -> str | None:
     return text + (_MULTI_OUTPUT_ADVICE if view._multi_output_view else _NO_GRAD_VIEW_ADVICE)
 
 
-def _check_writable(target: Tensor, value_requires_grad: bool, modes: _state.Modes) -> None:
+def _check_writable(target: Tensor, value_requires_grad: bool, modes: _state.Modes,
+                    check_overlap: bool = True) -> None:
     """Every check that must pass before an in-place op writes (nothing half-changed)."""
     if modes.grad_enabled and not modes.inference_mode:
         if target._is_leaf_requiring_grad():
@@ -505,7 +506,7 @@ def _check_writable(target: Tensor, value_requires_grad: bool, modes: _state.Mod
         # tapegrad raises before writing (torch writes first, B64).
         raise RuntimeError(_INFERENCE_INPLACE)
     array = target._array
-    if array.size and any(stride == 0 and size > 1
+    if check_overlap and array.size and any(stride == 0 and size > 1
                           for stride, size in zip(array.strides, array.shape, strict=True)):
         raise RuntimeError(
             "unsupported operation: more than one element of the written-to tensor refers to a "
@@ -513,12 +514,16 @@ def _check_writable(target: Tensor, value_requires_grad: bool, modes: _state.Mod
         )
 
 
-def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, **params: Any) -> Tensor:
-    """The one funnel for mutations: check, compute, write, bump the version, rebase history."""
+def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: bool = True,
+             **params: Any) -> Tensor:
+    """The one funnel for mutations: check, compute, write, bump the version, rebase history.
+
+    ``check_overlap=False`` only for ``x.copy_(x)``, which torch allows even on an expand.
+    """
     modes = _state.current()
     other_tensors = [o for o in others if isinstance(o, Tensor)]
     value_requires_grad = any(o.requires_grad for o in other_tensors)
-    _check_writable(self, value_requires_grad, modes)
+    _check_writable(self, value_requires_grad, modes, check_overlap)
     args = (self, *others)
     data = _forward(prim, args, params)
     if data.shape != self._array.shape:
@@ -2248,7 +2253,7 @@ class Tensor:
                 f"output with shape {list(self.shape)} doesn't match the broadcast shape "
                 f"{list(np.broadcast_shapes(src._array.shape, self._array.shape))}"
             )
-        return _inplace(self, ops.copy_p, src)
+        return _inplace(self, ops.copy_p, src, check_overlap=src is not self)
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
         mask = _check_mask(mask)

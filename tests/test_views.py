@@ -467,3 +467,15 @@ def test_b74_b85_view_of_a_special_view_modified_inplace(mode, base_requires_gra
     result = compare(scenario)
     assert result[0][0] == "RuntimeError"
     assert result[0][1].startswith("Output 0 of View is a view of a view which was")
+
+
+def test_copy_of_a_tensor_into_itself_is_allowed_even_on_an_expand():
+    """Found by the soak fuzzer: torch skips the overlap check for x.copy_(x)."""
+    def scenario(T):
+        base = T.tensor([0.13, -0.13, 0.64], dtype=T.float64, requires_grad=True)
+        expanded = base.sum().expand(2)
+        expanded.copy_(expanded)
+        other = T.ones(3).expand(2, 3)
+        return summary(expanded), outcome(lambda: other.copy_(T.zeros(2, 3)))[0]
+
+    compare(scenario)
