@@ -502,7 +502,7 @@ def _check_writable(target: Tensor, value_requires_grad: bool, modes: _state.Mod
             message = _view_inplace_error(target, value_requires_grad)
             if message is not None:
                 raise RuntimeError(message)
-    if target._is_inference and not modes.inference_mode:
+    if target._vc is None and not modes.inference_mode:  # an inference tensor
         # tapegrad raises before writing (torch writes first, B64).
         raise RuntimeError(_INFERENCE_INPLACE)
     array = target._array
@@ -1043,6 +1043,8 @@ class Tensor:
     def detach(self) -> Tensor:
         """A tensor sharing storage and version counter, outside the graph (no tangent)."""
         out = self._alias()
+        if out._vc is None:  # torch: still an inference tensor, but it may be updated in place
+            out._vc = _VersionCounter()
         return out
 
     def detach_(self) -> Tensor:
@@ -1065,9 +1067,7 @@ class Tensor:
         """This tensor's values with no autograd history and a fresh version counter."""
         out = Tensor.__new__(Tensor)
         out._init(self._array)
-        out._is_inference = self._is_inference
-        if self._is_inference:
-            out._vc = None
+        out._is_inference = self._is_inference  # with a counter of its own, as torch
         return out
 
     @data.setter
@@ -3521,9 +3521,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                     f"{reference.shape[d]} but got size {t.shape[d]} for tensor number {index} "
                     "in the list."
                 )
-    dtype = _dtype.result_type([t.dtype for t in tensors], [], [])
-    converted = [t if t.dtype is dtype else t.to(dtype) for t in tensors]
-    return _apply(ops.cat_p, *converted, dim=dim)
+    return _apply(ops.cat_p, *tensors, dim=dim)  # the primitive promotes dtypes
 
 
 concat = cat
@@ -3548,9 +3546,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 "
                 f"and {list(t.shape)} at entry {index}"
             )
-    dtype = _dtype.result_type([t.dtype for t in tensors], [], [])
-    converted = [t if t.dtype is dtype else t.to(dtype) for t in tensors]
-    return _apply(ops.stack_p, *converted, dim=_wrap_dim(dim, len(shape) + 1))
+    return _apply(ops.stack_p, *tensors, dim=_wrap_dim(dim, len(shape) + 1))
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:

@@ -249,3 +249,28 @@ def test_inference_mode_outputs_do_not_keep_graph_memory():
         y = (x * 2).exp()
     assert y.grad_fn is None
     assert y._vc is None
+
+
+def test_detach_and_data_of_inference_tensors_can_be_updated_in_place():
+    """Found by the soak fuzzer: torch gives them a version counter of their own."""
+    def scenario(T):
+        with T.inference_mode():
+            t = T.tensor([0.1, 0.2], requires_grad=True)
+        results = []
+        for alias in (t.data, t.detach()):
+            alias.add_(1)
+            results.append((alias.is_inference(), alias._version, alias.requires_grad))
+        return results, outcome(lambda: t.add_(1))[0]
+
+    compare(scenario)
+
+
+def test_cat_with_an_inference_leaf_and_a_normal_tensor_records():
+    """Found by the soak fuzzer: cat promotes dtypes itself, so the inference leaf counts."""
+    def scenario(T):
+        with T.inference_mode():
+            leaf = T.tensor([[1.0, 2.0]], requires_grad=True)
+        out = T.cat([leaf, T.tensor([[3.0, 4.0]], dtype=T.float64)])
+        return out.requires_grad, type(out.grad_fn).__name__, str(out.dtype).split(".")[-1]
+
+    compare(scenario)
