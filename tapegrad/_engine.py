@@ -212,7 +212,7 @@ class SavedTensor:
             self._had_history = False
         else:
             self._value = tensor
-            self._had_history = tensor.requires_grad
+            self._had_history = tensor.grad_fn is not None  # detach_ of a saved leaf is fine
 
     def unpack(self, owner: Node | None = None, output_nr: int = 0) -> Tensor:
         value = self._value
@@ -344,7 +344,8 @@ class AccumulateGrad(Node):
 
     def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
         grad = grads[0]
-        if grad is not None:
+        # a leaf that stopped requiring grad (requires_grad_(False), detach_) gets nothing
+        if grad is not None and self.variable._requires_grad:
             with _accumulate_lock:
                 self.variable._accumulate_grad(grad, _state.current().grad_enabled)
             post = self.variable._post_accumulate_hooks

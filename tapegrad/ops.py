@@ -315,7 +315,8 @@ def _zero_grad(g: Tensor) -> Tensor:
 
 
 abs_p = _unary("abs", lambda x: xp(x).abs(x), lambda g, x: g * x.sign(), promote="all")
-sign_p = _unary("sign", lambda x: xp(x).sign(x), _zero_grad, promote="all")
+sign_p = _unary("sign", lambda x: xp(x).sign(xp(x).nan_to_num(x, nan=0.0)), _zero_grad,
+               promote="all")  # torch: sign(nan) == 0
 floor_p = _unary("floor", lambda x: xp(x).floor(x), _zero_grad, promote="all")
 ceil_p = _unary("ceil", lambda x: xp(x).ceil(x), _zero_grad, promote="all")
 round_p = _unary("round", lambda x, *, decimals: xp(x).round(x, decimals), _zero_grad,
@@ -1008,7 +1009,7 @@ unsafe_view_p = Primitive("_unsafe_view", lambda x, *, shape: x.reshape(shape),
                           vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear")
 alias_p = Primitive("alias", lambda x: x.view(), vjp=(lambda g: g,), jvp="linear", view=True)
 permute_p = Primitive("permute", lambda x, *, dims: x.transpose(dims),
-                      vjp=(lambda g, dims: g.permute(*np.argsort(dims).tolist()),),
+                      vjp=(lambda g, dims: g.permute(tuple(np.argsort(dims).tolist())),),
                       jvp="linear", view=True)
 
 

@@ -964,8 +964,9 @@ class Tensor:
                 current._bump()
 
     def _retain(self, grad: Tensor) -> None:
-        if self._grad is None:
-            self._grad = grad.detach().clone() if not _state.current().grad_enabled else grad
+        if self._grad is None:  # always a copy: the incoming gradient may be a caller's tensor
+            self._grad = grad.detach().clone() if not _state.current().grad_enabled else (
+                grad.clone())
         else:
             self._grad = self._grad + grad
 
@@ -1855,7 +1856,7 @@ class Tensor:
         return self.view(*self.shape[:dim], *sizes, *self.shape[dim + 1:])
 
     def permute(self, *dims: Any) -> Tensor:
-        if not dims:
+        if len(dims) == 0:
             raise TypeError('permute() missing 1 required positional arguments: "dims"')
         order = tuple(_wrap_dim(d, self.ndim) for d in _shape_arg(dims))
         if sorted(order) != list(range(self.ndim)):
@@ -1939,10 +1940,12 @@ class Tensor:
         dst = [destination] if isinstance(destination, int) else list(destination)
         src = [_wrap_dim(s, self.ndim) for s in src]
         dst = [_wrap_dim(d, self.ndim) for d in dst]
+        if self.ndim == 0:  # dims were checked above; nothing moves
+            return self.permute(())
         order = [i for i in range(self.ndim) if i not in src]
         for d, s in sorted(zip(dst, src, strict=True)):
             order.insert(d, s)
-        return self.permute(*order)
+        return self.permute(tuple(order))
 
     moveaxis = movedim
 

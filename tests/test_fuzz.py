@@ -201,7 +201,6 @@ def test_reductions_over_an_empty_dim() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: movedim/permute of a 0-d tensor raise")
 def test_movedim_of_a_0d_tensor() -> None:
     def scenario(T):
         x = T.tensor(1.0, requires_grad=True)
@@ -509,7 +508,6 @@ def test_inplace_with_itself_as_operand() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: sign(nan) is nan (torch: 0)")
 def test_sign_of_nan_is_zero() -> None:
     compare(lambda T: describe(T.tensor([float("nan"), -1.0, 0.0]).sign()))
 
@@ -536,7 +534,6 @@ def test_accumulating_into_an_inference_grad_outside_inference_mode() -> None:
     assert x.grad.tolist() == [2.0, 2.0]  # deliberate difference: refused before writing
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: detach_ of a saved leaf breaks its backward")
 def test_detach__of_a_saved_leaf() -> None:
     def scenario(T):
         x = T.ones(2, requires_grad=True)
