@@ -1626,7 +1626,7 @@ class Tensor:
         return self.mean(dim, keepdim)
 
     def prod_along(self, dim: Any, keepdim: bool = True) -> Tensor:
-        if dim is None:
+        if dim is None or dim == ():  # every dim (a 0-d tensor's dims are ())
             return self.prod().reshape((1,) * self.ndim if keepdim else ())
         return self.prod(dim[0] if isinstance(dim, tuple) else dim, keepdim)
 
@@ -2215,7 +2215,9 @@ class Tensor:
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         if isinstance(min, Tensor) or isinstance(max, Tensor):
-            return self.copy_(self.clamp(min, max))
+            low = _operand_tensor(-math.inf if min is None else min, self)
+            high = _operand_tensor(math.inf if max is None else max, self)
+            return _inplace(self, ops.clamp_tensor_p, low, high)
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
         return _inplace(self, ops.clamp_p, min=min, max=max)

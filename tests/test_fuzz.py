@@ -401,7 +401,6 @@ def test_batched_matmul_saves_a_folded_copy() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: clamp_ with tensor bounds saves the new self")
 def test_clamp__with_tensor_bounds_keeps_the_original() -> None:
     def scenario(T):
         x = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
@@ -665,7 +664,6 @@ def test_fill_and_zero_of_an_expanded_tensor() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: prod(dim) backward of a 0-d tensor crashes")
 def test_prod_over_a_dim_of_a_0d_tensor() -> None:
     def scenario(T):
         results = []

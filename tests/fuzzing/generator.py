@@ -112,7 +112,6 @@ KNOWN_BUGS = {
     "create_graph_requires_grad":
         "test_fuzz.py::test_create_graph_gradients_require_grad_like_torch",
     "saved_tensors": "test_fuzz.py::test_ops_save_what_torch_saves",
-    "clamp_tensor_inplace": "test_fuzz.py::test_clamp__with_tensor_bounds_keeps_the_original",
     "detach_in_inference": "test_fuzz.py::test_detach__inside_inference_mode",
     "requires_grad_off": "test_fuzz.py::test_turning_requires_grad_off_after_use",
     "index_error_precedence": "test_fuzz.py::test_setitem_on_a_stale_no_grad_view",
@@ -134,7 +133,6 @@ KNOWN_BUGS = {
     "fill_expanded": "test_fuzz.py::test_fill_and_zero_of_an_expanded_tensor",
     "stale_operand": "test_bad_input.py::test_bad_call_matches_torch["
                      "inplace-with-a-stale-view-operand]",
-    "prod_0d": "test_fuzz.py::test_prod_over_a_dim_of_a_0d_tensor",
     "inference_copy": "test_fuzz.py::test_copies_of_an_inference_tensor_requiring_grad",
     # not a tapegrad bug: torch's own (see the test)
     "inference_mean": "test_fuzz.py::test_mean_of_an_inference_tensor_requiring_grad",
@@ -146,7 +144,6 @@ KNOWN_BUGS = {
 _AVOIDED_OPS = {
     "relu": "create_graph_requires_grad",  # create_graph grads: torch requires grad, we don't
     "max({d}": "create_graph_requires_grad",  # the reverse; also saves its output
-    "clamp_({b}": "clamp_tensor_inplace",
     "max()": "nan_extrema_grad",
     "min()": "nan_extrema_grad",
     "T.maximum": "nan_extrema_grad",
