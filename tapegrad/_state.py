@@ -120,6 +120,23 @@ def update(**changes: Any) -> Modes:
     return previous
 
 
+def enter_inference_mode(mode: bool) -> Modes:
+    """Install ``inference_mode(mode)``'s whole record; return the record it replaces.
+
+    The two possible records are built once per thread (entering is on hot paths).
+    """
+    previous = current()
+    records = getattr(_thread_defaults, "inference", None)
+    if records is None:
+        ident = _get_ident()
+        records = _thread_defaults.inference = {
+            True: Modes(False, True, False, False, False, ident),
+            False: Modes(True, False, True, True, False, ident),
+        }
+    _modes.set(records[mode])
+    return previous
+
+
 def set_grad_enabled(flag: bool) -> bool:
     """Set the grad flag; return its previous value (the hot path of no_grad/enable_grad)."""
     modes = _modes.get()

@@ -341,14 +341,7 @@ class inference_mode(_DecoratorContextManager):
         # Snapshot the whole record; exit restores it, whatever changed inside (B29-B31).
         # Like torch's C++ guard, entering replaces the whole autograd state: observed in 2.13,
         # multithreading follows grad mode and view replay is reset to False.
-        off = not self.mode
-        self._prev_modes = _state.update(
-            inference_mode=self.mode,
-            grad_enabled=off,
-            fw_grad_enabled=off,
-            multithreading=off,
-            view_replay=False,
-        )
+        self._prev_modes = _state.enter_inference_mode(self.mode)
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         _state.install(self._prev_modes)
