@@ -287,8 +287,8 @@ class _Builder:
 
     def avoid(self, bug: str, condition: bool) -> bool:
         """Whether to steer clear of the known bug ``bug`` (a ``KNOWN_BUGS`` key) here."""
-        # a bug fixed (and removed from KNOWN_BUGS) needs no steering any more
-        return bug in KNOWN_BUGS and condition and not self.include_known
+        assert bug in KNOWN_BUGS
+        return condition and not self.include_known
 
     def pick_op(self, options: tuple[str, ...]) -> str:
         """An op template, away from those that run into a known bug (``_AVOIDED_OPS``)."""
@@ -602,8 +602,6 @@ class _Builder:
             if self.avoid("no_degrees_of_freedom", size <= 1 or x.empty) and op.startswith(
                     ("var", "std")):
                 op = "mean({d}, keepdim={k})"
-            if self.avoid("prod_0d", ndim == 0) and op.startswith("prod"):
-                op = "sum({d}, keepdim={k})"
             if torch_refuses and op.startswith(out_variants):
                 op = "sum({d}, keepdim={k})"
             keep = self.coin(40)
@@ -659,8 +657,6 @@ class _Builder:
             code = f"{x.name}.permute({', '.join(map(str, perm))})"
             if not ndim:
                 code = f"{x.name}.permute(())"
-                if self.avoid("movedim_0d", True):  # its backward fails on 0-d tensors
-                    code = f"{x.name}.view(())"
         elif op == "transpose":
             d0, d1 = self.dim(ndim), self.dim(ndim)
             if ndim and -ndim <= d0 < ndim and -ndim <= d1 < ndim:
@@ -730,8 +726,6 @@ class _Builder:
         elif op == "movedim":
             if ndim == 0:
                 code = f"{x.name}.movedim(0, 0)"
-                if self.avoid("movedim_0d", True):
-                    code = f"{x.name}.view(())"
             else:
                 src, dst = self.integer(0, ndim - 1), self.integer(0, ndim - 1)
                 dims = list(shape)
@@ -1020,8 +1014,6 @@ class _Builder:
                                 or self.avoid("detach_in_inference", self.inference)):
             op = "retain_grad"
         if op == "no_requires_grad" and self.avoid("requires_grad_off", True):
-            op = "retain_grad"
-        if op == "detach_" and self.avoid("detach_saved_leaf", x.created_leaf):
             op = "retain_grad"
         if "hook" in op and self.avoid("hook_none_grad", x.multi_out):
             op = "retain_grad"
