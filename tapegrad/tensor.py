@@ -847,8 +847,8 @@ class Tensor:
     def requires_grad(self) -> bool:
         if self._requires_grad or self._grad_fn is not None:
             return True
-        base = self._base  # a stale view requires grad once its base does (read lazily)
-        return base is not None and self._attr_version != self._vc.value and base.requires_grad
+        base = self._base  # a view requires grad whenever its base does (torch)
+        return base is not None and base.requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:

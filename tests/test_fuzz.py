@@ -171,7 +171,6 @@ def test_no_grad_view_of_a_view_leaf_does_not_require_grad() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: a view's requires_grad is not its base's")
 def test_view_requires_grad_once_its_base_does() -> None:
     def scenario(T):
         x = T.zeros(3)

@@ -100,7 +100,6 @@ class Slot:
 KNOWN_BUGS = {
     "inplace_through_view_leaf": "test_fuzz.py::test_inplace_through_a_view_of_a_view_leaf",
     "view_leaf_views": "test_fuzz.py::test_no_grad_view_of_a_view_leaf_does_not_require_grad",
-    "view_requires_grad": "test_fuzz.py::test_view_requires_grad_once_its_base_does",
     "reduce_empty": "test_fuzz.py::test_reductions_over_an_empty_dim",
     "no_degrees_of_freedom": "test_fuzz.py::test_var_and_std_warn_without_degrees_of_freedom",
     "non_leaf_grad": "test_fuzz.py::test_reading_grad_of_a_non_leaf_warns",
@@ -1016,9 +1015,6 @@ class _Builder:
         if op == "no_requires_grad" and self.avoid("requires_grad_off", True):
             op = "retain_grad"
         if "hook" in op and self.avoid("hook_none_grad", x.multi_out):
-            op = "retain_grad"
-        if op in ("requires_grad_", "requires_grad_attr", "detach_") and self.avoid(
-                "view_requires_grad", x.is_view or x.has_views):
             op = "retain_grad"
         if op == "grab_grad":
             leaves = [s for s in self.slots
