@@ -832,6 +832,7 @@ class Tensor:
         if base.requires_grad:
             if self._creation_meta != DEFAULT:
                 raise RuntimeError(_indirect_view_error(self))
+            previous = self._grad_fn
             if _state.current().view_replay:
                 value: Tensor = base
                 with _state.switch(grad_enabled=True, inference_mode=False):
@@ -840,6 +841,8 @@ class Tensor:
                 self._grad_fn = value._grad_fn
             else:
                 _record_forced(ops.as_strided_p, (base,), (self,), {"chain": self._view_chain})
+            if self._retains_grad and self._grad_fn is not None:  # retain_grad follows (torch)
+                _move_retained_grad(self, previous, self._grad_fn)
             self._output_nr = 0
         self._attr_version = self._vc.value
 

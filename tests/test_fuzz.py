@@ -475,7 +475,6 @@ def test_second_backward_through_saved_operands(expression: str) -> None:
     assert result[1].startswith("Trying to backward through the graph a second time")
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: retain_grad is lost when a view is refreshed")
 def test_retain_grad_survives_a_view_refresh() -> None:
     def scenario(T):
         results = []

@@ -115,7 +115,6 @@ KNOWN_BUGS = {
     "requires_grad_off": "test_fuzz.py::test_turning_requires_grad_off_after_use",
     "index_error_precedence": "test_fuzz.py::test_setitem_on_a_stale_no_grad_view",
     "saved_operands": "test_fuzz.py::test_second_backward_through_saved_operands",
-    "retain_grad_view_refresh": "test_fuzz.py::test_retain_grad_survives_a_view_refresh",
     "inplace_self_operand": "test_fuzz.py::test_inplace_with_itself_as_operand",
     "hook_none_grad": "test_failures.py::test_hooks_on_outputs_without_a_gradient",
     "inference_grad_accumulation":
@@ -1038,8 +1037,7 @@ class _Builder:
             "requires_grad_attr": f"{x.name}.requires_grad = True",
             "shape": f"{x.name}.shape",
         }
-        if op == "retain_grad" and (self.avoid("retain_grad_stale_view", x.nograd_view)
-                                    or self.avoid("retain_grad_view_refresh", x.is_view)):
+        if op == "retain_grad" and self.avoid("retain_grad_stale_view", x.nograd_view):
             op = "shape"
         code = code[op]
         if op == "requires_grad_":
