@@ -2300,10 +2300,14 @@ class Tensor:
         return self.copy_(self.lerp(end, weight))
 
     def addcmul_(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
-        return self.add_(tensor1 * tensor2, alpha=value)
+        _check_tensor_argument("addcmul_", "tensor1", 1, tensor1)
+        _check_tensor_argument("addcmul_", "tensor2", 2, tensor2)
+        return _inplace(self, ops.addcmul_p, tensor1, tensor2, value=value)
 
     def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
-        return self.add_(tensor1 / tensor2, alpha=value)
+        _check_tensor_argument("addcdiv_", "tensor1", 1, tensor1)
+        _check_tensor_argument("addcdiv_", "tensor2", 2, tensor2)
+        return _inplace(self, ops.addcdiv_p, tensor1, tensor2, value=value)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
         for name, bound in (("from", a), ("to", b)):

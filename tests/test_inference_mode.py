@@ -274,3 +274,15 @@ def test_cat_with_an_inference_leaf_and_a_normal_tensor_records():
         return out.requires_grad, type(out.grad_fn).__name__, str(out.dtype).split(".")[-1]
 
     compare(scenario)
+
+
+def test_addcmul_inplace_with_inference_operands_must_save_them():
+    """Found by the final soak: addcmul_/addcdiv_ are one op that saves its operands."""
+    def scenario(T):
+        target = T.tensor([0.1, 0.2, 0.3], dtype=T.float64)
+        with T.inference_mode():
+            leaf = T.tensor([0.1, 0.2, 0.3], dtype=T.float64).requires_grad_()
+        return (outcome(lambda: target.addcmul_(leaf, leaf)),
+                outcome(lambda: target.addcdiv_(leaf, leaf + 1)), target.tolist())
+
+    compare(scenario)
