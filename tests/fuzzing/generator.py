@@ -1013,6 +1013,9 @@ class _Builder:
             op = "retain_grad"
         if "hook" in op and self.avoid("hook_none_grad", x.multi_out):
             op = "retain_grad"
+        if op in ("requires_grad_", "requires_grad_attr", "detach_") and self.avoid(
+                "view_leaf_views", x.is_view or x.has_views):
+            op = "retain_grad"  # turning a view into a leaf runs into the view-leaf bugs
         if op == "grab_grad":
             leaves = [s for s in self.slots
                       if s.leaf and not self.avoid("non_leaf_grad", not s.created_leaf)]
