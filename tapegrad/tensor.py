@@ -2560,13 +2560,6 @@ def _check_not_bool_sub(x: Tensor, other: Any) -> None:
         )
 
 
-def _binary_result_dtype(x: Tensor, other: Any) -> DType:
-    tensors = [x] + ([other] if isinstance(other, Tensor) else [])
-    scalars = [] if isinstance(other, Tensor) else [other]
-    return _dtype.result_type([t.dtype for t in tensors if t.ndim],
-                              [t.dtype for t in tensors if not t.ndim], scalars)
-
-
 def _wrap_dim(dim: Any, ndim: int) -> int:
     dim = int(dim)
     bound = builtins.max(ndim, 1)
