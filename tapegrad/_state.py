@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,8 @@ class Modes:
 DEFAULTS = Modes()
 _modes: ContextVar[Modes] = ContextVar("tapegrad_modes", default=DEFAULTS)
 _thread_defaults = threading.local()  # each thread's own stamped copy of DEFAULTS
+# The hottest mode blocks (no_grad, enable_grad) read and set the variable themselves.
+modes_var = _modes
 
 
 def current() -> Modes:
@@ -90,7 +92,7 @@ def current() -> Modes:
     return modes
 
 
-def _own_defaults() -> Modes:
+def own_defaults() -> Modes:
     """This thread's stamped copy of DEFAULTS (so that it may cache its twin)."""
     own: Modes | None = getattr(_thread_defaults, "record", None)
     if own is None:
@@ -98,18 +100,10 @@ def _own_defaults() -> Modes:
     return own
 
 
-def _stamped() -> Modes:
-    """The current record, owned by this thread."""
-    modes = _modes.get()
-    if modes.thread == _get_ident():
-        return modes
-    return _own_defaults()
-
-
 def install(modes: Modes) -> None:
     """Make ``modes`` current for this thread/task (restamped for this thread)."""
     if modes.thread != _get_ident():
-        modes = _own_defaults() if modes is DEFAULTS else modes.replace()
+        modes = own_defaults() if modes is DEFAULTS else modes.replace()
     _modes.set(modes)
 
 
@@ -120,12 +114,11 @@ def update(**changes: Any) -> Modes:
     return previous
 
 
-def enter_inference_mode(mode: bool) -> Modes:
-    """Install ``inference_mode(mode)``'s whole record; return the record it replaces.
+def push_inference_mode(mode: bool) -> Token[Modes]:
+    """Install ``inference_mode(mode)``'s whole record; return the token that undoes it.
 
     The two possible records are built once per thread (entering is on hot paths).
     """
-    previous = current()
     records = getattr(_thread_defaults, "inference", None)
     if records is None:
         ident = _get_ident()
@@ -133,19 +126,36 @@ def enter_inference_mode(mode: bool) -> Modes:
             True: Modes(False, True, False, False, False, ident),
             False: Modes(True, False, True, True, False, ident),
         }
-    _modes.set(records[mode])
-    return previous
+    return _modes.set(records[mode])
 
 
 def set_grad_enabled(flag: bool) -> bool:
     """Set the grad flag; return its previous value (the hot path of no_grad/enable_grad)."""
     modes = _modes.get()
     if modes.thread != _get_ident():
-        modes = _own_defaults()
+        modes = own_defaults()
     previous = modes.grad_enabled
     if previous != flag:
         twin = modes._twin
         _modes.set(twin if twin is not None else modes.twin())
+    return previous
+
+
+def pop(token: Token[Modes]) -> None:
+    """Undo the ``_modes.set`` that returned ``token`` (a mode block's exit)."""
+    try:
+        _modes.reset(token)
+    except (ValueError, RuntimeError):
+        # Exited in another context than it was entered in (a plain generator resumed by
+        # another task, say), or exited twice: restore the record from before the block.
+        install(record_before(token))
+
+
+def record_before(token: Token[Modes]) -> Modes:
+    """The record that was current before the ``_modes.set`` that returned ``token``."""
+    previous = token.old_value
+    if previous is Token.MISSING or previous.thread != _get_ident():
+        return DEFAULTS
     return previous
 
 

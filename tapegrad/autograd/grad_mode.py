@@ -8,6 +8,7 @@ used as a decorator leaves no state changed; a mode object that is never entered
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from tapegrad import _state
@@ -79,12 +80,22 @@ def is_view_replay_enabled() -> bool:
     return _state.current().view_replay
 
 
+_get_modes = _state.modes_var.get
+_set_modes = _state.modes_var.set
+_get_ident = threading.get_ident
+
+
 def _check_bool(setter: str, mode: object) -> None:
     # torch's C setters accept a real bool only (B17).
     if not isinstance(mode, bool):
         raise TypeError(
             f"{setter}(): argument 'enabled' (position 1) must be bool, not {type(mode).__name__}"
         )
+
+
+def _grad_mode_before(self: no_grad | enable_grad) -> bool:
+    """torch's ``prev``: the grad mode the block was entered from (AttributeError until then)."""
+    return _state.record_before(self._token).grad_enabled
 
 
 class no_grad(_NoParamDecoratorContextManager):
@@ -137,16 +148,24 @@ class no_grad(_NoParamDecoratorContextManager):
         True
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.prev = False
+    __slots__ = ("_token",)
+    _none_is_an_argument = False
+
+    @property
+    def prev(self) -> bool:
+        return _grad_mode_before(self) if hasattr(self, "_token") else False  # torch's init
 
     def __enter__(self) -> None:
         self._unused = False
-        self.prev = _state.set_grad_enabled(False)
+        modes = _get_modes()  # _state.current() inlined: entering is hot
+        if modes.thread != _get_ident():
+            modes = _state.own_defaults()
+        if modes.grad_enabled:
+            modes = modes._twin or modes.twin()
+        self._token = _set_modes(modes)
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        _state.set_grad_enabled(self.prev)
+        _state.pop(self._token)
 
 
 class enable_grad(_NoParamDecoratorContextManager):
@@ -190,12 +209,20 @@ class enable_grad(_NoParamDecoratorContextManager):
         True
     """
 
+    __slots__ = ("_token",)
+    prev = property(_grad_mode_before)
+
     def __enter__(self) -> None:
         self._unused = False
-        self.prev = _state.set_grad_enabled(True)
+        modes = _get_modes()  # _state.current() inlined: entering is hot
+        if modes.thread != _get_ident():
+            modes = _state.own_defaults()
+        if not modes.grad_enabled:
+            modes = modes._twin or modes.twin()
+        self._token = _set_modes(modes)
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        _state.set_grad_enabled(self.prev)
+        _state.pop(self._token)
 
 
 class set_grad_enabled(_DecoratorContextManager):
@@ -235,8 +262,11 @@ class set_grad_enabled(_DecoratorContextManager):
         >>> _ = tapegrad.set_grad_enabled(True)
     """
 
+    __slots__ = ("mode", "prev")
+
     def __init__(self, mode: bool) -> None:
-        _check_bool("set_grad_enabled", mode)
+        if mode.__class__ is not bool:  # _check_bool's test, inlined: construction is hot
+            _check_bool("set_grad_enabled", mode)
         self.mode = mode
         self.prev = _state.set_grad_enabled(mode)
 
@@ -326,25 +356,29 @@ class inference_mode(_DecoratorContextManager):
         False
     """
 
+    __slots__ = ("mode", "_token")
+    __del__ = _DecoratorContextManager._warn_if_never_used
+    mode: bool
+
     def __new__(cls, mode: Any = True) -> Any:
         # A non-bool is a function to decorate: @inference_mode without parentheses (B18).
-        if isinstance(mode, bool):
-            return super().__new__(cls)
-        return cls()(mode)
-
-    def __init__(self, mode: bool = True) -> None:
-        super().__init__()
+        if not isinstance(mode, bool):
+            return cls()(mode)
+        # All construction happens here, none in __init__: entering a mode is hot.
+        self = object.__new__(cls)
         self.mode = mode
+        self._unused = True
+        return self
 
     def __enter__(self) -> None:
         self._unused = False
         # Snapshot the whole record; exit restores it, whatever changed inside (B29-B31).
         # Like torch's C++ guard, entering replaces the whole autograd state: observed in 2.13,
         # multithreading follows grad mode and view replay is reset to False.
-        self._prev_modes = _state.enter_inference_mode(self.mode)
+        self._token = _state.push_inference_mode(self.mode)
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        _state.install(self._prev_modes)
+        _state.pop(self._token)
 
     def clone(self) -> inference_mode:
         r"""Create a copy of this class.

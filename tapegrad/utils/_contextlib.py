@@ -133,8 +133,11 @@ def context_decorator(ctx: Any, func: F) -> F:
             "context_decorator(lambda: ctx()); if you intended to pass a context "
             "manager directly, rewrite your call as context_decorator(lambda: ctx)"
         )
-    ctx_factory: _CtxFactory = ctx if callable(ctx) else (lambda: ctx)
+    return _decorate(ctx if callable(ctx) else (lambda: ctx), func)
 
+
+def _decorate(ctx_factory: _CtxFactory, func: F) -> F:
+    """``context_decorator`` for a factory known to be one (it may be a context manager class)."""
     if inspect.isclass(func):
         raise RuntimeError(
             "Cannot decorate classes; it is ambiguous whether or not only the "
@@ -166,18 +169,15 @@ class _DecoratorContextManager:
     decorating instance is never entered itself (B1).
 
     Subclasses whose constructor has no effect (``no_grad``, ``enable_grad``,
-    ``inference_mode``) run this base ``__init__``; it arms a ``UserWarning`` emitted if the
-    instance is collected without having been entered, cloned or used as a decorator. Their
-    ``__enter__`` disarms it (``self._unused = False``), as do ``__call__`` and ``clone``.
-    Toggles that act at construction (``set_grad_enabled`` and friends) never run it, as in
-    PyTorch, so their function-style statements do not warn.
+    ``inference_mode``) set ``self._unused = True`` when constructed and use
+    ``_warn_if_never_used`` as their ``__del__``; that arms a
+    ``UserWarning`` emitted if the instance is collected without having been entered, cloned
+    or used as a decorator. Their ``__enter__`` disarms it (``self._unused = False``), as do
+    ``__call__`` and ``clone``. Toggles that act at construction (``set_grad_enabled`` and
+    friends) never arm it, as in PyTorch, so their function-style statements do not warn.
     """
 
-    def __init__(self, orig_func: None = None) -> None:
-        # Accepts the orig_func=None that _NoParamDecoratorContextManager.__new__ also takes, so
-        # enable_grad(None) is an instance as in PyTorch. It lives here rather than in that
-        # class so that mypy types `@enable_grad` from the __new__ overloads.
-        self._unused = True
+    __slots__ = ("_unused",)
 
     def __call__(self, orig_func: F) -> F:
         self._unused = False
@@ -193,7 +193,10 @@ class _DecoratorContextManager:
             func = cast(F, lambda *args, **kwargs: orig_func(*args, **kwargs))
         else:
             func = orig_func
-        return context_decorator(self.clone, func)
+        factory: _CtxFactory = self.clone
+        if type(self).clone is _DecoratorContextManager.clone:
+            factory = type(self)  # what the default clone does, one Python frame less per call
+        return _decorate(factory, func)
 
     def __enter__(self) -> None:
         raise NotImplementedError
@@ -206,31 +209,54 @@ class _DecoratorContextManager:
         self._unused = False  # cloning is a use: the copy is what gets entered
         return self.__class__()
 
-    def __del__(self) -> None:
+    def _warn_if_never_used(self) -> None:
+        """``__del__`` of the managers that arm the warning (only those: it runs for every
+        instance)."""
+        if self._unused:
+            self._warn_unused()
+
+    def _warn_unused(self) -> None:
         # At interpreter shutdown the warnings machinery may already be gone.
-        if not self.__dict__.get("_unused") or sys.is_finalizing():
+        if sys.is_finalizing():
             return
         name = type(self).__name__
-        mode = self.__dict__.get("mode", True)
+        mode = getattr(self, "mode", True)
         call = f"{name}()" if mode is True else f"{name}({mode!r})"
-        # stacklevel=2: refcounting collects a bare statement right after it runs, in its frame.
+        # stacklevel=3 (past this and __del__): refcounting collects a bare statement right
+        # after it runs, in its own frame.
         warnings.warn(
             f"{call} was created but never entered; use `with tapegrad.{call}:` or decorate a "
             "function with it. A bare statement has no effect.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
+
+
+_NOT_GIVEN: Any = object()
 
 
 class _NoParamDecoratorContextManager(_DecoratorContextManager):
     """Allow a context manager to be used as a decorator without parentheses (B16)."""
+
+    __slots__ = ()
+    __del__ = _DecoratorContextManager._warn_if_never_used
+    # torch's no_grad has its own no-argument __init__, so no_grad(None) is a TypeError there,
+    # while enable_grad(None) is an instance.
+    _none_is_an_argument = True
 
     @overload
     def __new__(cls, orig_func: F) -> F: ...  # type: ignore[misc]
     @overload
     def __new__(cls, orig_func: None = None) -> Self: ...
 
-    def __new__(cls, orig_func: F | None = None) -> Self | F:  # type: ignore[misc]
+    def __new__(cls, orig_func: Any = _NOT_GIVEN) -> Any:
+        if orig_func is _NOT_GIVEN or (orig_func is None and cls._none_is_an_argument):
+            # All construction happens here, none in __init__: entering a mode is hot.
+            self = object.__new__(cls)
+            self._unused = True
+            return self
         if orig_func is None:
-            return super().__new__(cls)
+            raise TypeError(
+                f"{cls.__name__}.__init__() takes 1 positional argument but 2 were given"
+            )
         return cls()(orig_func)
