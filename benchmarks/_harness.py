@@ -66,7 +66,10 @@ class Report:
         if theirs is not None:
             row["torch_median"] = theirs[0] * scale
             row["torch_min"] = theirs[1] * scale
-            row["ratio"] = ours[0] / theirs[0] if theirs[0] else float("inf")
+            if theirs[0]:
+                row["ratio"] = ours[0] / theirs[0]
+            elif ours[0]:
+                row["ratio"] = float("inf")  # both zero (bytes kept under no_grad): no ratio
         self.rows.append(row)
         self._print(row)
 

@@ -7,6 +7,7 @@ Usage: python benchmarks/bench_modes.py [--json out.json]
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from _harness import Report, measure, torch_module
 
@@ -61,33 +62,27 @@ def main() -> None:
         return f
     report.add("no_grad-decorated call", measure(decorated(tapegrad)), measure(decorated(torch)))
 
-    for mode_name, mode in [("grad recorded", None), ("no_grad", "no_grad"),
-                            ("inference_mode", "inference_mode")]:
-        def tiny(T, mode=mode):
-            a = T.ones(4, requires_grad=True)
-            b = T.ones(4)
+    # Tiny ops on (4,) float32 tensors, per op: graph recorded (a requires grad), inputs that
+    # do not require grad, and a requiring-grad input inside no_grad / inference_mode blocks
+    # (entered once per 100 ops, so the rows compare the ops, not the mode switches).
+    tiny_ops = {"a+b": lambda a, b: a + b, "a*b": lambda a, b: a * b,
+                "(a*b).sum()": lambda a, b: (a * b).sum(), "a.relu()": lambda a, b: a.relu()}
+    for op_name, op in tiny_ops.items():
+        for regime in ("grad recorded", "inputs not requiring grad", "inside no_grad",
+                       "inside inference_mode"):
+            def tiny(T, op=op, regime=regime):
+                a = T.ones(4, requires_grad=regime != "inputs not requiring grad")
+                b = T.ones(4)
+                modes = {"inside no_grad": T.no_grad, "inside inference_mode": T.inference_mode}
+                mode = modes.get(regime, contextlib.nullcontext)
 
-            def body():
-                if mode is None:
-                    return a * b
-                with getattr(T, mode)():
-                    return a * b
-            return body
-        report.add(f"tiny op (4,) a*b, {mode_name} (incl. mode enter)", measure(tiny(tapegrad)),
-                   measure(tiny(torch)))
-
-    for mode_name, mode in [("no_grad", "no_grad"), ("inference_mode", "inference_mode")]:
-        def per_op(T, mode=mode):
-            a = T.ones(4, requires_grad=True)
-            b = T.ones(4)
-
-            def body():
-                with getattr(T, mode)():
-                    for _ in range(100):
-                        a * b
-            return body
-        report.add(f"tiny op (4,) a*b inside {mode_name}, per op", measure(per_op(tapegrad),
-                   per=100), measure(per_op(torch), per=100))
+                def body():
+                    with mode():
+                        for _ in range(100):
+                            op(a, b)
+                return body
+            report.add(f"tiny op {op_name} on (4,), {regime}, per op", measure(tiny(tapegrad),
+                       per=100), measure(tiny(torch), per=100))
 
     for graph, build, size in [("branchy graph of large ops", branchy, (1000, 1000)),
                                ("tiny-op chain", tiny_chain, (4,))]:
