@@ -190,14 +190,20 @@ def _check_hook_result(result: Any, expected: int, hook: Any) -> tuple[Any, ...]
 
 class SavedTensor:
     """A tensor saved for backward: checks its version (and that it is not freed) on unpack.
+    A Python number or index arrays (tensors in torch) are only checked for being freed.
 
     An op's own output is saved as a detached alias, never with its ``grad_fn``, which would
     be a reference cycle; ``unpack`` re-attaches the owning node (torch's SavedVariable).
     """
 
-    __slots__ = ("_value", "_version", "_is_output", "_had_history")
+    __slots__ = ("_value", "_version", "_is_output", "_had_history", "_output_nr")
 
-    def __init__(self, tensor: Tensor, is_output: bool = False) -> None:
+    def __init__(self, tensor: Tensor, is_output: bool = False, output_nr: int = 0) -> None:
+        self._output_nr = output_nr
+        self._is_output = is_output
+        if not hasattr(tensor, "_vc"):  # a Python number or index arrays: only freed
+            self._value, self._version, self._had_history = tensor, -1, False
+            return
         if tensor._vc is None:
             raise RuntimeError(
                 "Inference tensors cannot be saved for backward. Please do not use Tensors "
@@ -206,7 +212,6 @@ class SavedTensor:
                 "use `torch.no_grad()` instead of `torch.inference_mode()`."
             )
         self._version = tensor._vc.value
-        self._is_output = is_output
         if is_output:
             self._value = tensor._alias()
             self._had_history = False
@@ -218,6 +223,9 @@ class SavedTensor:
         value = self._value
         if value is None:
             raise RuntimeError(_SECOND_BACKWARD)
+        if self._version < 0:
+            return value
+        output_nr = output_nr or self._output_nr
         if value._vc.value != self._version:
             # torch names the owning node for a saved output, the current node for an input
             if self._is_output:
@@ -225,8 +233,9 @@ class SavedTensor:
             else:
                 node, nr = value._grad_fn_for_message(), value._output_nr
             raise RuntimeError(_modified_message(value, node, nr, self._version))
-        if self._is_output:
-            return value._with_history(owner, output_nr)
+        if self._is_output:  # an integer output (max's indices) has no history to attach
+            return value._with_history(owner, output_nr) if value.dtype.is_floating_point \
+                else value
         if self._had_history and not value.requires_grad:
             raise RuntimeError(
                 "Trying to use a saved tensor that has been detached in-place, i.e. with "
@@ -344,6 +353,9 @@ class AccumulateGrad(Node):
 
     def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
         grad = grads[0]
+        if grad is not None and self.variable.grad_fn is not None:
+            # an in-place op with a grad value (on it, or on its base) gave it a node
+            raise RuntimeError("leaf variable has been moved into the graph interior")
         # a leaf that stopped requiring grad (requires_grad_(False), detach_) gets nothing
         if grad is not None and self.variable._requires_grad:
             with _accumulate_lock:
@@ -755,9 +767,6 @@ def grad(
                     f"The differentiated Tensor at index {index} appears to not have been used "
                     "in the graph. Set allow_unused=True if this is the desired behavior."
                 )
-        elif not create_graph:
-            tangent = grad_value._tangent
-            grad_value = grad_value.detach()
-            grad_value._tangent = tangent  # torch keeps a gradient's forward-mode tangent
+        # as torch: the engine's own tensor (a view, the seed, one object for a repeated input)
         results.append(grad_value)
     return tuple(results)

@@ -7,10 +7,13 @@ A rule's parameters are bound by name (like PyTorch's ``derivatives.yaml``):
 - each tensor input by its name in ``forward``'s signature, and ``<input>_shape``;
 - the forward's keyword-only parameters.
 
-The union of names used by the rules of the inputs that need a gradient is exactly what
-gets saved for backward, which gives torch's version-counter semantics (``x.sum()`` saves
-only the shape; ``x.exp()`` saves its output). Rules never unbroadcast and never cast: the
-engine sums each gradient back to its input's shape and casts it to the input's dtype.
+What gets saved follows torch's codegen, which gives its version-counter semantics: the
+names the rules of the inputs that need a gradient read, plus, whatever needs a gradient,
+the outputs any rule reads and the inputs several rules read (``x.sum()`` saves only the
+shape; ``x.exp()`` saves its output; ``x ** w.detach()`` saves x, w and the output).
+``out<k>`` names output k of a multi-output primitive alone. Rules never unbroadcast and
+never cast: the engine sums each gradient back to its input's shape and casts it to the
+input's dtype.
 
 ``jvp`` (forward mode) is one of:
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -54,6 +58,10 @@ _LN10 = math.log(10.0)
 
 # What a saved name refers to (see Primitive.save_plan).
 SAVE_OUT, SAVE_PARAM, SAVE_INPUT, SAVE_SHAPE = range(4)
+
+
+def _is_output_name(name: str) -> bool:
+    return name == "out" or (name[:3] == "out" and name[3:].isdigit())
 
 
 def _camel(name: str) -> str:
@@ -100,6 +108,8 @@ class Primitive:
             elif p.kind is p.KEYWORD_ONLY:
                 params.add(p.name)
         known = {"g", "out", *params, *inputs, *(f"{n}_shape" for n in inputs)}
+        if self.multi_output:  # ``out<k>``: output k alone (max(dim) saves only its indices)
+            known.update(f"out{k}" for k in range(4))
         rules = (self.vjp,) if callable(self.vjp) else (self.vjp or ())
         if self.vjp is not None and not variadic and len(rules) != len(inputs):
             raise ValueError(f"{self.name}: one vjp rule per tensor input is needed")
@@ -153,6 +163,8 @@ class Primitive:
         for name in sorted(self._names_for(needs)):
             if name == "out":
                 plan.append((name, SAVE_OUT, -1))
+            elif _is_output_name(name):
+                plan.append((name, SAVE_OUT, int(name[3:])))
             elif name in self.param_names:
                 plan.append((name, SAVE_PARAM, -1))
             elif name.endswith("_shape") and name[:-6] in self.input_names:
@@ -167,7 +179,14 @@ class Primitive:
         if self.variadic:
             names = set(self.rule_args[0])
         else:
-            names = set()
+            # torch's codegen: outputs, and inputs that several formulas read, are saved
+            # whatever needs a gradient; an input one formula reads only if that one runs
+            uses: dict[str, int] = {}
+            for args in self.rule_args:
+                for name in args:
+                    uses[name] = uses.get(name, 0) + 1
+            names = {name for name, count in uses.items() if _is_output_name(name) or (
+                count > 1 and name in self.input_names)}
             for need, args in zip(needs, self.rule_args, strict=True):
                 if need:
                     names.update(args)
@@ -243,8 +262,38 @@ def _sigmoid(x: Any) -> Any:
 
 
 sigmoid_p = _unary("sigmoid", _sigmoid, lambda g, out: g * out * (1 - out))
+def _threshold_backward(grad: Any, result: Any, *, threshold: float) -> Any:
+    return xp(grad).where(result > threshold, grad, 0).astype(grad.dtype, copy=False)
+
+
+# relu's backward keeps the output as a (zero-derivative) input, so under create_graph the
+# gradient requires grad whenever the output does, as in torch
+threshold_backward_p: Primitive = Primitive(
+    "threshold_backward", _threshold_backward,
+    vjp=(lambda g, result, threshold: g._op(threshold_backward_p, result, threshold=threshold),
+         lambda g: g.zeros_like()),
+    jvp="elementwise", node_name="ThresholdBackwardBackward0")
 relu_p = _unary("relu", lambda x: xp(x).maximum(x, 0).astype(x.dtype, copy=False),
-                lambda g, out: g * (out > 0), promote="none")
+                lambda g, out: g._op(threshold_backward_p, out, threshold=0.0), promote="none")
+
+
+def _leaky_relu(x: Any, *, negative_slope: float) -> Any:
+    return xp(x).where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
+
+
+# torch saves the input; its backward, like relu's, keeps that input as a zero-derivative one
+leaky_relu_backward_p: Primitive = Primitive(
+    "leaky_relu_backward", lambda grad, x, *, negative_slope: xp(grad).where(
+        x > 0, grad, grad * negative_slope).astype(grad.dtype, copy=False),
+    vjp=(lambda g, x, negative_slope: g._op(leaky_relu_backward_p, x,
+                                            negative_slope=negative_slope),
+         lambda g: g.zeros_like()),
+    jvp="elementwise", node_name="LeakyReluBackwardBackward0")
+leaky_relu_p = Primitive(
+    "leaky_relu", _leaky_relu,
+    vjp=(lambda g, x, negative_slope: g._op(leaky_relu_backward_p, x,
+                                            negative_slope=negative_slope),),
+    jvp="elementwise")
 
 
 def _erf(x: Any) -> Any:
@@ -487,12 +536,17 @@ def _div_rounding(x: Any, y: Any, *, rounding_mode: str) -> Any:
 
 
 # div(rounding_mode=...) is piecewise constant: torch's DivBackward2 gives zeros
-div_rounding_p = Primitive("div", _div_rounding, vjp=(_zero_grad, _zero_grad),
+div_rounding_p = Primitive("div", _div_rounding,  # zeros, but torch's formulas save x and y
+                           vjp=(lambda g, y: g.zeros_like(), lambda g, x, y: g.zeros_like()),
                            jvp="elementwise", promote="all", node_name="DivBackward2")
 
 
 def _lerp(x: Any, end: Any, weight: Any) -> Any:
-    return x + weight * (end - x)
+    # torch's two formulas: exact at weight 0 (first) and at weight 1 (second)
+    diff = end - x
+    if not isinstance(weight, np.ndarray):  # a Python number
+        return x + weight * diff if abs(weight) < 0.5 else end - diff * (1 - weight)
+    return xp(x).where(abs(weight) < 0.5, x + weight * diff, end - diff * (1 - weight))
 
 
 lerp_p = Primitive("lerp", lambda x, end, *, weight: _lerp(x, end, weight),
@@ -515,8 +569,8 @@ addcdiv_p = Primitive(
 
 
 def _maximum_vjp_x(g: Tensor, x: Tensor, y: Tensor) -> Tensor:
-    # torch splits the gradient evenly between equal operands
-    return (g * (x > y)) + (g * (x == y)) * 0.5
+    # torch splits the gradient evenly between equal operands; nan operands get all of it
+    return (g * 0.5).where(x == y, g).masked_fill(x < y, 0.0)
 
 
 maximum_p = Primitive("maximum", lambda x, y: xp(x).maximum(x, y),
@@ -540,8 +594,10 @@ where_p = Primitive(
 
 
 def _masked_fill(x: Any, mask: Any, *, value: Any) -> Any:
-    out = x.copy()
-    out[xp(x).broadcast_to(mask, x.shape)] = value
+    m = xp(x)
+    shape = m.broadcast_shapes(x.shape, mask.shape)  # a wider mask widens the result
+    out = (x if shape == x.shape else m.broadcast_to(x, shape)).copy()  # C order, as torch
+    out[m.broadcast_to(mask, shape)] = value
     return out
 
 
@@ -569,8 +625,8 @@ def _masked_select(x: Any, mask: Any) -> Any:
     return m.broadcast_to(x, shape)[m.broadcast_to(mask, shape)]
 
 
-def _masked_select_vjp(g: Tensor, x_shape: tuple[int, ...], mask: Tensor) -> Tensor:
-    shape = np.broadcast_shapes(x_shape, tuple(mask.shape))
+def _masked_select_vjp(g: Tensor, x: Tensor, mask: Tensor) -> Tensor:
+    shape = np.broadcast_shapes(tuple(x.shape), tuple(mask.shape))  # torch saves x itself
     full_mask = mask.expand(shape).numpy()
     return g.new_zeros(shape)._op(index_put_p, g, index=(full_mask,), accumulate=False)
 
@@ -643,6 +699,8 @@ def _prod(x: Any, *, dim: Any, keepdim: bool) -> Any:
 def _prod_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Tensor:
     # d prod / d x_i is the product of the other elements; handled without dividing by zero.
     shape = x.shape
+    if not shape:  # torch hands a 0-d input the gradient itself
+        return g
     g = _unsqueeze_reduced(g, shape, dim, keepdim)
     out = _unsqueeze_reduced(out, shape, dim, keepdim)
     zero = x == 0
@@ -684,10 +742,18 @@ amax_p = Primitive("amax", lambda x, *, dim, keepdim: xp(x).max(x, axis=_np_dim(
 amin_p = Primitive("amin", lambda x, *, dim, keepdim: xp(x).min(x, axis=_np_dim(dim),
                                                                 keepdims=keepdim),
                    vjp=(_extreme_vjp,), jvp=(_extreme_jvp,))
+
+
+def _extreme_all_vjp(g: Tensor, x: Tensor, out: Tensor) -> Tensor:
+    # max()/min(): a nan result shares the gradient among the nan inputs (torch)
+    mask = x.isnan() if math.isnan(out.item()) else x == out
+    return g * mask / mask.sum()
+
+
 max_all_p = Primitive("max", lambda x, *, dim, keepdim: xp(x).max(x),
-                      vjp=(_extreme_vjp,), jvp=(_extreme_jvp,), node_name="MaxBackward1")
+                      vjp=(_extreme_all_vjp,), jvp=(_extreme_jvp,), node_name="MaxBackward1")
 min_all_p = Primitive("min", lambda x, *, dim, keepdim: xp(x).min(x),
-                      vjp=(_extreme_vjp,), jvp=(_extreme_jvp,), node_name="MinBackward1")
+                      vjp=(_extreme_all_vjp,), jvp=(_extreme_jvp,), node_name="MinBackward1")
 
 
 def _max_dim(x: Any, *, dim: int, keepdim: bool, largest: bool) -> tuple[Any, Any]:
@@ -708,10 +774,10 @@ def _max_dim(x: Any, *, dim: int, keepdim: bool, largest: bool) -> tuple[Any, An
     return values, indices.astype(np.int64)
 
 
-def _max_dim_vjp(g: tuple[Tensor, Tensor], out: tuple[Tensor, Tensor], x_shape: tuple[int, ...],
+def _max_dim_vjp(g: tuple[Tensor, Tensor], out1: Tensor, x_shape: tuple[int, ...],
                  dim: int, keepdim: bool) -> Tensor:
     values_grad = g[0]
-    indices = out[1]
+    indices = out1  # torch saves the indices only, not the values
     if len(x_shape) == 0:
         return values_grad
     if not keepdim:
@@ -752,7 +818,8 @@ def _arg_extreme(x: Any, dim: Any, keepdim: bool, largest: bool) -> Any:
 def _logsumexp(x: Any, *, dim: Any, keepdim: bool) -> Any:
     m = xp(x)
     axis = _np_dim(dim)
-    peak = m.max(x, axis=axis, keepdims=True)
+    peak = m.max(x, axis=axis, keepdims=True, initial=-math.inf) if x.size == 0 else m.max(
+        x, axis=axis, keepdims=True)  # over nothing: log(0) = -inf, as torch
     peak = m.where(m.isfinite(peak), peak, 0)
     out = m.log(m.sum(m.exp(x - peak), axis=axis, keepdims=True)) + peak
     return out if keepdim else out.squeeze(axis=axis)
@@ -773,10 +840,19 @@ logsumexp_p = Primitive(
 
 
 def _var(x: Any, *, dim: Any, correction: float, keepdim: bool) -> Any:
+    return _variance(x, dim, correction, keepdim, "var")
+
+
+def _variance(x: Any, dim: Any, correction: float, keepdim: bool, name: str) -> Any:
     m = xp(x)
     count = _reduced_count(x.shape, dim)
-    mean = m.mean(x, axis=_np_dim(dim), keepdims=True)
-    squares = m.sum((x - mean) ** 2, axis=_np_dim(dim), keepdims=keepdim)
+    if (count if x.size else 0) - correction <= 0:  # torch: input numel / output numel
+        warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly "
+                      "less than the reduction factor (input numel divided by output numel).",
+                      UserWarning, stacklevel=7)
+    axis = _np_dim(dim)
+    mean = m.sum(x, axis=axis, keepdims=True) / count  # np.mean warns over nothing
+    squares = m.sum((x - mean) ** 2, axis=axis, keepdims=keepdim)
     return (squares / max(count - correction, 0)).astype(x.dtype, copy=False)
 
 
@@ -820,7 +896,7 @@ def _std_jvp(t: Tensor, x: Tensor, out: Tensor, dim: Any, correction: float,
 
 var_p = Primitive("var", _var, vjp=(_var_vjp,), jvp=(_var_jvp,), promote="none")
 std_p = Primitive("std", lambda x, *, dim, correction, keepdim: xp(x).sqrt(
-    _var(x, dim=dim, correction=correction, keepdim=keepdim)), vjp=(_std_vjp,),
+    _variance(x, dim, correction, keepdim, "std")), vjp=(_std_vjp,),
                   jvp=(_std_jvp,), promote="none")
 
 
@@ -874,7 +950,8 @@ def _cumsum(x: Any, *, dim: int) -> Any:
 
 
 cumsum_p = Primitive("cumsum", _cumsum,
-                     vjp=(lambda g, dim: g.flip(dim).cumsum(dim).flip(dim),), jvp="linear")
+                     vjp=(lambda g, dim: g if g.numel() <= 1 or g.shape[dim] == 1  # torch
+                          else g.flip(dim).cumsum(dim).flip(dim),), jvp="linear")
 all_p = Primitive("all", lambda x, *, dim, keepdim: xp(x).all(x, axis=_np_dim(dim),
                                                              keepdims=keepdim))
 any_p = Primitive("any", lambda x, *, dim, keepdim: xp(x).any(x, axis=_np_dim(dim),
@@ -884,6 +961,8 @@ any_p = Primitive("any", lambda x, *, dim, keepdim: xp(x).any(x, axis=_np_dim(di
 # ----------------------------------------------------------------------------- softmax family
 def _softmax(x: Any, *, dim: int) -> Any:
     m = xp(x)
+    if x.size == 0:
+        return m.zeros(x.shape, x.dtype)
     shifted = x - m.max(x, axis=dim, keepdims=True)
     e = m.exp(shifted)
     return e / m.sum(e, axis=dim, keepdims=True)
@@ -891,6 +970,8 @@ def _softmax(x: Any, *, dim: int) -> Any:
 
 def _log_softmax(x: Any, *, dim: int) -> Any:
     m = xp(x)
+    if x.size == 0:
+        return m.zeros(x.shape, x.dtype)
     shifted = x - m.max(x, axis=dim, keepdims=True)
     return shifted - m.log(m.sum(m.exp(shifted), axis=dim, keepdims=True))
 
@@ -1034,14 +1115,16 @@ def _expand(x: Any, *, shape: tuple[int, ...]) -> Any:
 
 expand_p = Primitive("expand", _expand,
                      vjp=(lambda g: g,), jvp="linear", view=True)
-squeeze_p = Primitive("squeeze", lambda x, *, dim: x.squeeze(axis=dim),
-                      vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear", view=True)
+squeeze_p = Primitive("squeeze", lambda x, *, dim: x.squeeze(axis=dim),  # no-op: g itself (torch)
+                      vjp=(lambda g, x_shape: g if g.shape == x_shape else g.reshape(x_shape),),
+                      jvp="linear", view=True)
 # vector @ matrix ends with an in-place squeeze_ in torch: same values, not a view
 squeeze_inplace_p = Primitive("squeeze_", lambda x, *, dim: x.squeeze(axis=dim),
                               vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear",
                               node_name="SqueezeBackward4")
 squeeze_dim_p = Primitive("squeeze", lambda x, *, dim: x.squeeze(axis=dim),
-                          vjp=(lambda g, x_shape: g.reshape(x_shape),), jvp="linear",
+                          vjp=(lambda g, x_shape: g if g.shape == x_shape else
+                               g.reshape(x_shape),), jvp="linear",
                           view=True, node_name="SqueezeBackward1")
 unsqueeze_p = Primitive("unsqueeze", lambda x, *, dim: xp(x).expand_dims(x, dim),
                         vjp=(lambda g, dim: g.squeeze(dim),), jvp="linear", view=True)
@@ -1160,7 +1243,7 @@ def _cast(x: Any, *, dtype: Any) -> Any:
 
 to_copy_p = Primitive("_to_copy", _cast, vjp=(lambda g: g,), jvp="linear",
                       node_name="ToCopyBackward0")
-clone_p = Primitive("clone", lambda x: x.copy(), vjp=(lambda g: g,), jvp="linear")
+clone_p = Primitive("clone", lambda x, *, contiguous: x.copy(), vjp=(lambda g: g,), jvp="linear")
 copy_p = Primitive("copy_", lambda x, y: xp(x).broadcast_to(y.astype(x.dtype, copy=False),
                                                             x.shape).copy(),
                    vjp=(lambda g: g.zeros_like(), lambda g: g), jvp="joint",
@@ -1204,20 +1287,31 @@ index_put_p: Primitive = Primitive(
 
 
 def _check_gather(x: Any, index: Any, dim: int) -> None:
-    if index.ndim != x.ndim:
+    if index.ndim != x.ndim and index.size:  # torch allows any empty index
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
 
 
 def _take(x: Any, index: Any, *, dim: int) -> Any:
     _check_gather(x, index, dim)
+    if not index.size:
+        return xp(x).zeros(index.shape, dtype=x.dtype)
     # torch.gather allows index smaller than x in the other dims: slice x to match.
     key = tuple(slice(0, s) if d != dim else slice(None) for d, s in enumerate(index.shape))
     return xp(x).take_along_axis(x[key], index, axis=dim)
 
 
-gather_p = Primitive("gather", _take,
-                     vjp=(lambda g, x_shape, index, dim: g.new_zeros(x_shape).scatter_add(
+gather_p = Primitive("gather", _take,  # torch saves the input itself, not only its shape
+                     vjp=(lambda g, x, index, dim: g.new_zeros(x.shape).scatter_add(
                          dim, index, g), None), jvp="linear")
+
+
+def _value_selecting_vjp(g: Tensor, x_shape: tuple[int, ...], index: Tensor, dim: int) -> Tensor:
+    return g.new_zeros(x_shape).scatter_add(dim, index, g)
+
+
+# sort/topk values: a gather that saves the input's shape and the indices only (torch)
+sort_p = Primitive("sort", _take, vjp=(_value_selecting_vjp, None), jvp="linear")
+topk_p = Primitive("topk", _take, vjp=(_value_selecting_vjp, None), jvp="linear")
 
 
 def _scatter_indices(index: Any, dim: int) -> tuple[Any, ...]:
@@ -1238,6 +1332,8 @@ def _scatter(x: Any, index: Any, src: Any, *, dim: int) -> Any:
 def _scatter_add(x: Any, index: Any, src: Any, *, dim: int) -> Any:
     _check_gather(x, index, dim)
     out = x.copy()
+    if not index.size:
+        return out
     key = tuple(slice(0, s) for s in index.shape)
     xp(x).add.at(out, _scatter_indices(index, dim), src[key])
     return out
@@ -1292,8 +1388,8 @@ def _index_add(x: Any, index: Any, source: Any, *, dim: int, alpha: Any) -> Any:
 
 index_add_p = Primitive(
     "index_add", _index_add,
-    vjp=(lambda g: g, None, lambda g, index, dim, alpha: _alpha_scaled(
-        g.index_select(dim, index), alpha)),
+    vjp=(lambda g: g, None, lambda g, index, dim, alpha, source: _alpha_scaled(
+        g.index_select(dim, index), alpha)),  # torch's formula reads (so saves) source
     jvp="joint")
 
 
@@ -1307,7 +1403,7 @@ def _cat(*xs: Any, dim: int) -> Any:
 def _cat_vjp(g: Tensor, xs_shape: tuple[tuple[int, ...], ...], dim: int) -> tuple[Tensor, ...]:
     grads, start = [], 0
     for shape in xs_shape:
-        if len(shape) == 1 and shape[0] == 0 and g.dim() > 1:  # torch skips legacy empty inputs
+        if len(shape) == 1 and shape[0] == 0:  # legacy empty input: torch's plain zeros(0)
             grads.append(g.new_zeros(shape))
             continue
         size = shape[dim]
@@ -1318,7 +1414,7 @@ def _cat_vjp(g: Tensor, xs_shape: tuple[tuple[int, ...], ...], dim: int) -> tupl
 
 cat_p = Primitive("cat", _cat, vjp=_cat_vjp, jvp="joint", promote="all")
 stack_p = Primitive("stack", lambda *xs, dim: xp(xs[0]).stack(xs, axis=dim),
-                    vjp=lambda g, xs, dim: g.unbind(dim), jvp="joint", promote="all")
+                    vjp=lambda g, dim: g.unbind(dim), jvp="joint", promote="all")
 tril_p = Primitive("tril", lambda x, *, diagonal: xp(x).tril(x, diagonal),
                    vjp=(lambda g, diagonal: g.tril(diagonal),), jvp="linear")
 triu_p = Primitive("triu", lambda x, *, diagonal: xp(x).triu(x, diagonal),
@@ -1443,8 +1539,127 @@ def _binary_cross_entropy(x: Any, y: Any) -> Any:
 
 # Unreduced binary cross entropy with torch's clamps: logs at >= -100 in the forward, and
 # torch's input gradient (x - y) / max(x * (1 - x), 1e-12), which stays finite at 0 and 1.
+def _mse_loss(x: Any, y: Any, *, reduction: str) -> Any:
+    loss = (x - y) ** 2
+    if reduction == "none":
+        return loss
+    total = xp(loss).sum(loss, dtype=loss.dtype)
+    return xp(loss).asarray(total / loss.dtype.type(loss.size) if reduction == "mean" else total)
+
+
+def _mse_reduce(loss: Tensor, reduction: str) -> Tensor:
+    return loss if reduction == "none" else loss.mean() if reduction == "mean" else loss.sum()
+
+
+def _mse_vjp(g: Tensor, x: Tensor, y: Tensor, reduction: str) -> Tensor:
+    diff = x - y
+    scale = 2.0 / max(diff.numel(), 1) if reduction == "mean" else 2.0
+    return diff * (g * scale)
+
+
+# torch's mse_loss is one node saving both operands (a composite saves only their difference)
+mse_loss_p = Primitive(
+    "mse_loss", _mse_loss,
+    vjp=(_mse_vjp, lambda g, x, y, reduction: -_mse_vjp(g, x, y, reduction)),
+    jvp=(lambda t, x, y, reduction: _mse_reduce((x - y) * t * 2.0, reduction),
+         lambda t, x, y, reduction: _mse_reduce((y - x) * t * 2.0, reduction)),
+    promote="float")
 binary_cross_entropy_p = Primitive(
     "binary_cross_entropy", _binary_cross_entropy,
     vjp=(lambda g, x, y: g * (x - y) / (x * (1 - x)).clamp_min(1e-12),
          lambda g, x: g * ((1 - x).log().clamp_min(-100.0) - x.log().clamp_min(-100.0))),
     jvp="elementwise", promote="float")
+
+
+# ----------------------------------------------------------------------------- result layouts
+# torch lays out an elementwise result like its operands (TensorIterator), a copy of ``self``
+# like ``self`` (empty_like, memory_format=preserve), and every other new tensor contiguously.
+_ELEMENTWISE_CONTIGUOUS = (rpow_p, masked_fill_p, masked_fill_tensor_p, scatter_value_p)
+_LIKE_OPERANDS = frozenset(
+    id(p) for p in list(globals().values()) if isinstance(p, Primitive) and (
+        p.jvp == "elementwise" or p.name.startswith(("logical_", "bitwise_", "is")) or p.name in (
+            "neg", "mul", "where", "eq", "ne", "lt", "le", "gt", "ge", "remainder",
+            "floor_divide")) and not any(p is q for q in _ELEMENTWISE_CONTIGUOUS))
+_LIKE_SELF = frozenset(id(p) for p in (clone_p, to_copy_p, flip_p, index_put_p))
+
+
+def _contiguous_strides(out: Any) -> tuple[int, ...]:
+    strides, step = [], out.itemsize
+    for size in reversed(out.shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+def _dense_perm(shape: tuple[int, ...], strides: list[tuple[int, ...]]) -> list[int]:
+    """torch's dimension order, innermost first: insertion sort by the operands' strides,
+    broadcast (stride 0) dims left where they are, ties to the smaller size."""
+    ndim = len(shape)
+    perm = list(range(ndim - 1, -1, -1))
+
+    def should_swap(d0: int, d1: int) -> int:
+        for s in strides:
+            if s[d0] == 0 or s[d1] == 0:
+                continue
+            if s[d0] != s[d1]:
+                return -1 if s[d0] < s[d1] else 1
+            if shape[d0] > shape[d1]:
+                return 1
+        return 0
+
+    for i in range(1, ndim):
+        d1 = i
+        for d0 in range(i - 1, -1, -1):
+            comparison = should_swap(perm[d0], perm[d1])
+            if comparison > 0:
+                perm[d0], perm[d1] = perm[d1], perm[d0]
+                d1 = d0
+            elif comparison < 0:
+                break
+    return perm
+
+
+def result_layout(prim: Primitive, args: Any, out: Any, params: dict[str, Any]) -> Any:
+    """``out`` (a new array, not a view) laid out as torch lays out ``prim``'s result."""
+    if out.ndim < 2:  # dense or not, torch gives stride 1
+        return out if out.flags.c_contiguous else xp(out).ascontiguousarray(out)
+    key = id(prim)
+    self_only = key in _LIKE_SELF and not params.get("contiguous")
+    if self_only or key in _LIKE_OPERANDS:
+        for arg in args[:1] if self_only else args:
+            array = getattr(arg, "_array", None)
+            if array is not None and not array.flags.c_contiguous:
+                return _like_operands([getattr(a, "_array", None) for a in (
+                    args[:1] if self_only else args)], out)
+    if not out.flags.c_contiguous:  # contiguous operands, or an op with a contiguous result
+        return xp(out).ascontiguousarray(out)
+    if 1 in out.shape:  # NumPy keeps any stride for a size-1 dim
+        wanted = _contiguous_strides(out)
+        if out.strides != wanted:
+            return xp(out).lib.stride_tricks.as_strided(out, strides=wanted)
+    return out
+
+
+def _like_operands(arrays: list[Any], out: Any) -> Any:
+    shape, ndim = out.shape, out.ndim
+    strides = []
+    for a in arrays:
+        if a is None or a.ndim > ndim or a.size == 0 or any(
+                n not in (1, m) for n, m in zip(a.shape, shape[ndim - a.ndim:], strict=True)):
+            continue
+        lead = ndim - a.ndim  # broadcast dims have stride 0
+        strides.append((0,) * lead + tuple(
+            0 if a.shape[i] == 1 and shape[lead + i] != 1 else abs(a.strides[i])
+            for i in range(a.ndim)))
+    perm = _dense_perm(shape, strides)  # innermost first
+    wanted = [0] * ndim
+    step = out.itemsize
+    for d in perm:
+        wanted[d] = step
+        step *= max(shape[d], 1)
+    if list(out.strides) == wanted or out.size == 0:
+        return out
+    fresh = xp(out).empty([shape[d] for d in reversed(perm)], out.dtype).transpose(
+        [ndim - 1 - perm.index(d) for d in range(ndim)])
+    fresh[...] = out
+    return fresh

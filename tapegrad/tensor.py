@@ -8,6 +8,7 @@ from __future__ import annotations
 import builtins
 import math
 import numbers
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -163,6 +164,10 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
     Returns a Tensor, or a tuple of Tensors for multi-output primitives.
     """
     data = _forward(prim, args, params)
+    if type(data) is np.ndarray and not prim.view:  # strides as torch gives them
+        ndim = data.ndim  # (0-d and contiguous 1-d results, the tiny-op case, are already)
+        if ndim > 1 or (ndim == 1 and not data.flags.c_contiguous):
+            data = ops.result_layout(prim, args, data, params)
     modes = _state.current()
     inference = modes.inference_mode
     if prim.multi_output:
@@ -171,7 +176,7 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
         outs = (Tensor._from_array(data, inference),)
     if inference:  # never recorded; views of normal tensors still share their counter (B71)
         if prim.view:
-            _make_views(prim, args[0], outs, params, modes, False)
+            _make_views(prim, args[0], outs, params, modes)
         return outs if prim.multi_output else outs[0]
     record = False
     if prim.vjp is not None and modes.grad_enabled and outs[0]._array.dtype.kind == "f":
@@ -188,7 +193,7 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
                 all_inference = False
         record = record and not all_inference
     if prim.view:
-        _make_views(prim, args[0], outs, params, modes, record)
+        _make_views(prim, args[0], outs, params, modes)
     if record:
         _record(prim, args, outs, params)
     level = _state.forward_levels.current
@@ -292,8 +297,11 @@ def _rule_env(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
 
 
 def _make_views(prim: ops.Primitive, source: Tensor, outs: tuple[Tensor, ...],
-                params: dict[str, Any], modes: _state.Modes, record: bool) -> None:
-    """Make ``outs`` views of ``source``: shared version counter, ``_base``, replay chain."""
+                params: dict[str, Any], modes: _state.Modes) -> None:
+    """Make ``outs`` views of ``source``: shared version counter, ``_base``, replay chain.
+
+    A view without a node requires grad exactly when its root base does (``requires_grad``).
+    """
     if source._is_inference:  # views of inference tensors are plain inference tensors (B59)
         for out in outs:
             out._vc = None
@@ -323,9 +331,6 @@ def _make_views(prim: ops.Primitive, source: Tensor, outs: tuple[Tensor, ...],
             out._view_chain = chain + ((step, _multi_output_params(prim, params, index)),)
         else:
             out._view_chain = chain + ((prim, params),)
-        if not record and source.requires_grad:
-            out._requires_grad = True  # a no_grad view reports requires_grad but has no edge
-            out._inherited_grad = True
 
 
 def _multi_output_params(prim: ops.Primitive, params: dict[str, Any], index: int) -> dict[str, Any]:
@@ -372,15 +377,23 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
             if variadic:
                 saved[name] = tuple(SavedTensor(a) for a in sources)
             else:
+                # a Python number is a wrapped tensor in torch: saved, and freed, like one
                 value = sources[index]
-                saved[name] = SavedTensor(value) if isinstance(value, Tensor) else value
+                saved[name] = value if isinstance(value, SavedTensor) else SavedTensor(value)
         elif kind == ops.SAVE_SHAPE:
             saved[name] = (tuple(_shape_of(a) for a in sources) if variadic
                            else _shape_of(args[index]))
         elif kind == ops.SAVE_PARAM:
-            saved[name] = params[name]
+            value = params[name]
+            # index tensors (torch saves them as tensors) are freed after backward too
+            is_index = type(value) is tuple and builtins.any(
+                isinstance(v, np.ndarray) for v in value)
+            saved[name] = SavedTensor(value) if is_index else value
+        elif index >= 0:
+            saved[name] = SavedTensor(outs[index], is_output=True, output_nr=index)
         elif prim.multi_output:
-            saved[name] = tuple(SavedTensor(o, is_output=True) for o in outs)
+            saved[name] = tuple(SavedTensor(o, is_output=True, output_nr=k)
+                                for k, o in enumerate(outs))
         else:
             saved[name] = SavedTensor(outs[0], is_output=True)
     if len(outs) == 1:
@@ -409,6 +422,13 @@ def _record_forced(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tens
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 _VIEW_OF_LEAF_INPLACE = (
     "a view of a leaf Variable that requires grad is being used in an in-place operation."
+)
+_NON_LEAF_GRAD = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+    "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+    "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
+    "instead. See github.com/pytorch/pytorch/pull/30531 for more information."
 )
 _INFERENCE_INPLACE = (
     "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a "
@@ -444,8 +464,6 @@ def _view_inplace_error(view: Tensor, value_requires_grad: bool) -> str | None:
     if meta == DEFAULT or not (view.requires_grad or value_requires_grad):
         return None
     node = view._grad_fn
-    base = view._base
-    assert base is not None
     if meta in (NO_GRAD_MODE, INFERENCE_MODE) and node is not None:
         # a view recorded in grad mode from a view that was made in no_grad/inference mode
         made, where = (("no_grad mode", "with grad mode enabled") if meta == NO_GRAD_MODE
@@ -456,14 +474,12 @@ def _view_inplace_error(view: Tensor, value_requires_grad: bool) -> str | None:
             + _NO_GRAD_VIEW_ADVICE
         )
     if meta == INFERENCE_MODE:
-        if not base.requires_grad:
-            return None
         return (
             "A view was created in inference mode and is being modified inplace in normal mode."
             + _NO_GRAD_VIEW_ADVICE.replace("no_grad block", "inference_mode block")
         )
     if meta == MULTI_OUTPUT_NODE:
-        if not base.requires_grad or node is None:
+        if node is None:
             return (
                 "A view was created in no_grad mode and is being modified inplace with grad mode "
                 "enabled." + _MULTI_OUTPUT_ADVICE
@@ -490,18 +506,27 @@ def _view_inplace_error(view: Tensor, value_requires_grad: bool) -> str | None:
 
 
 def _check_writable(target: Tensor, value_requires_grad: bool, modes: _state.Modes,
-                    check_overlap: bool = True) -> None:
-    """Every check that must pass before an in-place op writes (nothing half-changed)."""
-    if modes.grad_enabled and not modes.inference_mode:
-        if target._is_leaf_requiring_grad():
-            raise RuntimeError(_LEAF_INPLACE)
+                    check_overlap: bool = True, autograd: bool = True,
+                    kernel: bool = True) -> None:
+    """Every check that must pass before an in-place op writes (nothing half-changed).
+
+    torch runs the ``autograd`` ones first, then the op's own argument checks, then the
+    ``kernel`` ones: a method with argument checks runs the two halves separately.
+    """
+    if autograd and modes.grad_enabled and not modes.inference_mode:
         base = target._base
         if base is not None:
-            if target._creation_meta == DEFAULT and base._is_leaf_requiring_grad():
-                raise RuntimeError(_VIEW_OF_LEAF_INPLACE)
             message = _view_inplace_error(target, value_requires_grad)
             if message is not None:
                 raise RuntimeError(message)
+            # torch asks whether the root base is a leaf, not whether it requires grad: a view
+            # turned into a leaf, views of it, views of a leaf that stopped requiring grad
+            if target.requires_grad and base._grad_fn is None:
+                raise RuntimeError(_VIEW_OF_LEAF_INPLACE)
+        if target._is_leaf_requiring_grad():
+            raise RuntimeError(_LEAF_INPLACE)
+    if not kernel:
+        return
     if target._vc is None and not modes.inference_mode:  # an inference tensor
         # tapegrad raises before writing (torch writes first, B64).
         raise RuntimeError(_INFERENCE_INPLACE)
@@ -514,6 +539,81 @@ def _check_writable(target: Tensor, value_requires_grad: bool, modes: _state.Mod
         )
 
 
+def _autograd_checks(target: Tensor, others: Sequence[Any], modes: _state.Modes) -> bool:
+    """torch's autograd in-place checks, then the operands' edges (a stale view operand
+    raises there): all before the op checks its arguments or writes. Whether a value
+    written requires grad."""
+    tensors = [o for o in others if isinstance(o, Tensor)]
+    value_requires_grad = builtins.any(o.requires_grad for o in tensors)
+    _check_writable(target, value_requires_grad, modes, kernel=False)
+    if modes.grad_enabled and not modes.inference_mode and (
+            value_requires_grad or target.requires_grad):
+        for o in tensors:
+            o.grad_fn  # noqa: B018
+    return value_requires_grad
+
+
+# writes torch lets through on a target with internal overlap (e.g. an expand), with a warning
+_EXPANDED_WARNING = ("Use of {}_ on expanded tensors is deprecated. Please clone() the tensor "
+                     "before performing this operation. This also applies to advanced indexing "
+                     "e.g. tensor[{}] = {}")
+_SPREAD_WRITES = {  # by id: primitives do not hash
+    id(ops.zero_p): "", id(ops.fill_p): "",
+    id(ops.masked_fill_p): _EXPANDED_WARNING.format("masked_fill", "mask", "scalar"),
+    id(ops.index_put_p): _EXPANDED_WARNING.format("index_put", "indices", "tensor")}
+# these refuse an operand that fully aliases the target too
+_NO_ALIAS = {id(p) for p in (ops.index_put_p, ops.index_add_p, ops.scatter_p, ops.scatter_add_p)}
+
+
+def _internal_overlap(array: np.ndarray) -> bool:
+    return array.size > 1 and any(stride == 0 and size > 1
+                                  for stride, size in zip(array.strides, array.shape, strict=True))
+
+
+def _dense_extent(array: np.ndarray) -> tuple[int, int] | None:
+    """The byte range of a non-overlapping and dense array; None where torch gives up."""
+    expected = array.itemsize
+    for stride, size in sorted((st, sz) for st, sz in zip(array.strides, array.shape,
+                                                          strict=True) if sz > 1):
+        if stride != expected:
+            return None
+        expected *= size
+    start = array.__array_interface__["data"][0]
+    return start, start + array.size * array.itemsize
+
+
+def _check_operand_overlap(target: Tensor, prim: ops.Primitive, operands: Sequence[Tensor]) -> None:
+    """torch refuses an operand that shares only part of the written memory."""
+    if prim is ops.fill_tensor_p or not target._array.size:
+        return
+    mine = _dense_extent(target._array)
+    for operand in operands:
+        theirs = _dense_extent(operand._array) if mine and operand._array.size else None
+        if mine is None or theirs is None or not (theirs[0] < mine[1] and mine[0] < theirs[1]):
+            continue
+        full = mine == theirs and operand._array.shape == target._array.shape and all(
+            a == b for a, b, size in zip(operand._array.strides, target._array.strides,
+                                         target._array.shape, strict=True) if size > 1)
+        if not full or id(prim) in _NO_ALIAS:
+            raise RuntimeError(
+                "unsupported operation: some elements of the input tensor and the written-to "
+                "tensor refer to a single memory location. Please clone() the tensor before "
+                "performing the operation."
+            )
+
+
+def _selected(target: Tensor, prim: ops.Primitive, others: Sequence[Any],
+              params: dict[str, Any]) -> Any:
+    """The elements a masked or indexed write changes (True: all of them)."""
+    if prim is ops.masked_fill_p:
+        return others[0]._array
+    if prim is ops.index_put_p:
+        chosen = np.zeros(target._array.shape, dtype=bool)
+        chosen[params["index"]] = True
+        return chosen
+    return True
+
+
 def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: bool = True,
              **params: Any) -> Tensor:
     """The one funnel for mutations: check, compute, write, bump the version, rebase history.
@@ -522,8 +622,15 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: boo
     """
     modes = _state.current()
     other_tensors = [o for o in others if isinstance(o, Tensor)]
-    value_requires_grad = any(o.requires_grad for o in other_tensors)
-    _check_writable(self, value_requires_grad, modes, check_overlap)
+    value_requires_grad = _autograd_checks(self, other_tensors, modes)
+    spread = check_overlap and _internal_overlap(self._array)
+    spread_write = _SPREAD_WRITES.get(id(prim)) if spread else None
+    _check_writable(self, value_requires_grad, modes, spread and spread_write is None,
+                    autograd=False)
+    if check_overlap:
+        _check_operand_overlap(self, prim, other_tensors)
+    if spread_write:
+        warnings.warn(spread_write, UserWarning, stacklevel=3)
     args = (self, *others)
     data = _forward(prim, args, params)
     if data.shape != self._array.shape:
@@ -556,12 +663,20 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: boo
                 prim.variadic or prim.input_names[position] in saved_names
             ):
                 SavedTensor(arg)
+        # an operand sharing self's memory is saved before the write (torch: backward then
+        # finds it modified)
+        saved_others = tuple(
+            SavedTensor(o) if isinstance(o, Tensor) and o._vc is self._vc is not None else o
+            for o in others)
         old_edge_tensor = self._detached_history()
     new_tangent = _inplace_tangent(self, prim, args, data, params, modes)
-    self._array[...] = data
+    if spread_write is not None:  # only the selected elements: others alias them
+        np.copyto(self._array, data, where=_selected(self, prim, others, params))
+    else:
+        self._array[...] = data
     self._bump()
     if record:
-        _rebase(self, prim, old_edge_tensor, old_self, others, params)
+        _rebase(self, prim, old_edge_tensor, old_self, others, params, saved_others)
     if new_tangent is not None:
         level, tangent = new_tangent
         current = self._live_tangent(level)
@@ -610,18 +725,20 @@ def _type_title(dtype: DType) -> str:
 
 
 def _rebase(self: Tensor, prim: ops.Primitive, old: Tensor, old_self: Tensor,
-            others: Sequence[Any], params: dict[str, Any]) -> None:
+            others: Sequence[Any], params: dict[str, Any],
+            saved_others: Sequence[Any]) -> None:
     """Give ``self`` (and, for a view, its base) the history of the in-place op."""
     if self._base is None:
         previous = self._grad_fn
-        node = _record(prim, (old, *others), (self,), params, saved_inputs=(old_self, *others))
+        node = _record(prim, (old, *others), (self,), params,
+                       saved_inputs=(old_self, *saved_others))
         self._requires_grad = False
         _move_retained_grad(self, previous, node)
         return
     # In-place on a view: record the op on the view's value, then a CopySlices on the base.
     result = self._alias()
-    node = _record(prim, (old, *others), (result,), params, saved_inputs=(old_self, *others),
-                   force_first=True)
+    node = _record(prim, (old, *others), (result,), params,
+                   saved_inputs=(old_self, *saved_others), force_first=True)
     base = self._base
     base_edge = base._edge()
     copy_slices = CopySlices(base, self._view_chain, node, base_edge)
@@ -656,9 +773,11 @@ class CopySlices(Node):
         meta = (base._array.shape, base.dtype)
         super().__init__((base_edge, *fn.next_edges[1:]), (meta, *fn.in_meta[1:]), (meta,))
         self.chain = chain
-        self.fn = fn
+        self.fn: Node | None = fn
 
     def apply(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
+        if self.fn is None:
+            raise RuntimeError(_engine._SECOND_BACKWARD)
         grad = grads[0].clone()
         region = ops.replay(grad, self.chain)
         results = self.fn.apply((region.clone(),))
@@ -671,7 +790,9 @@ class CopySlices(Node):
         return (grad, *results[1:])
 
     def release(self) -> None:
-        self.fn.release()
+        if self.fn is not None:  # torch drops the wrapped node: a second backward raises
+            self.fn.release()
+            self.fn = None
 
 
 # ----------------------------------------------------------------------------- the Tensor
@@ -711,7 +832,6 @@ class Tensor:
     _view_chain: tuple[tuple[ops.Primitive, dict[str, Any]], ...] = ()
     _creation_meta: int = DEFAULT
     _attr_version: int = 0
-    _inherited_grad: bool = False
     _output_nr: int = 0
     _grad: Tensor | None = None
     _hooks: dict[int, Any] | None = None
@@ -829,21 +949,22 @@ class Tensor:
         """Regenerate a stale view's node from its (modified) base (torch does this lazily)."""
         base = self._base
         assert base is not None
-        if base.requires_grad:
-            if self._creation_meta != DEFAULT:
-                raise RuntimeError(_indirect_view_error(self))
-            previous = self._grad_fn
-            if _state.current().view_replay:
-                value: Tensor = base
-                with _state.switch(grad_enabled=True, inference_mode=False):
-                    for prim, params in self._view_chain:
-                        value = _apply(prim, value, **params)
-                self._grad_fn = value._grad_fn
-            else:
-                _record_forced(ops.as_strided_p, (base,), (self,), {"chain": self._view_chain})
-            if self._retains_grad and self._grad_fn is not None:  # retain_grad follows (torch)
-                _move_retained_grad(self, previous, self._grad_fn)
-            self._output_nr = 0
+        if self._grad_fn is None and not base.requires_grad:
+            return  # nothing to regenerate; it stays stale until its base requires grad (torch)
+        if self._creation_meta != DEFAULT:
+            raise RuntimeError(_indirect_view_error(self))
+        previous = self._grad_fn
+        if _state.current().view_replay:
+            value: Tensor = base
+            with _state.switch(grad_enabled=True, inference_mode=False):
+                for prim, params in self._view_chain:
+                    value = _apply(prim, value, **params)
+            self._grad_fn = value._grad_fn
+        else:  # recorded even when the base does not require grad: a node with no edge
+            _record_forced(ops.as_strided_p, (base,), (self,), {"chain": self._view_chain})
+        if self._retains_grad and self._grad_fn is not None:  # retain_grad follows (torch)
+            _move_retained_grad(self, previous, self._grad_fn)
+        self._output_nr = 0
         self._attr_version = self._vc.value
 
     @property
@@ -855,13 +976,13 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if not value and self.grad_fn is not None:
+        if not value and not self._leaf_by_node():
             raise RuntimeError(
                 "you can only change requires_grad flags of leaf variables. If you want to use a "
                 "computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach()."
             )
-        if value and self.grad_fn is not None:
+        if value and not self._leaf_by_node():
             raise RuntimeError("you can only change requires_grad flags of leaf variables.")
         self.requires_grad_(value)
 
@@ -877,7 +998,7 @@ class Tensor:
             >>> tapegrad.zeros(2).requires_grad_().requires_grad
             True
         """
-        if self.grad_fn is not None:
+        if not self._leaf_by_node():
             if not requires_grad:
                 raise RuntimeError(
                     "you can only change requires_grad flags of leaf variables. If you want to "
@@ -894,22 +1015,25 @@ class Tensor:
                     "not allowed."
                 )
         self._requires_grad = bool(requires_grad)
-        self._inherited_grad = False
         return self
 
     def _is_leaf_requiring_grad(self) -> bool:
-        return self._requires_grad and not self._inherited_grad and self.grad_fn is None
+        return self._requires_grad and self.grad_fn is None
 
     @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
+
+    def _leaf_by_node(self) -> bool:
+        """torch's internal is_leaf: a stale view's node is not regenerated (nor refused)."""
+        return self._grad_fn is None and self._attr_version != -1  # -1: rebased in place
 
     def _edge(self) -> tuple[Node, int] | None:
         """Where the gradient for this tensor goes: its node, or its leaf accumulator."""
         grad_fn = self.grad_fn
         if grad_fn is not None:
             return (grad_fn, self._output_nr)
-        if not self._requires_grad or self._inherited_grad:
+        if not self._requires_grad:
             return None
         accumulator = self._accumulator() if self._accumulator is not None else None
         if accumulator is None:
@@ -919,7 +1043,10 @@ class Tensor:
 
     @property
     def grad(self) -> Tensor | None:
-        return self._grad
+        grad = self._grad
+        if grad is None and self._grad_fn is not None and not self._retains_grad:
+            warnings.warn(_NON_LEAF_GRAD, UserWarning, stacklevel=2)  # torch: raw grad_fn
+        return grad
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
@@ -948,9 +1075,9 @@ class Tensor:
     def _accumulate_grad(self, grad: Tensor, create_graph: bool) -> None:
         """AccumulateGrad's body: store or add ``grad`` into ``self.grad`` (torch semantics)."""
         if self._grad is None:
-            if create_graph:  # keep the graph; but never store a view (e.g. an expand) as .grad
-                plain = grad._base is None and grad._array.flags.c_contiguous
-                self._grad = grad if plain else grad.clone()
+            if create_graph:  # torch copies into a fresh tensor, recording the copy_
+                self._grad = self.detach().new_empty(self.shape)
+                self._grad.copy_(grad)
             else:
                 self._grad = Tensor._from_array(np.array(grad._array, copy=True))
                 self._grad._is_inference = grad._is_inference
@@ -960,11 +1087,10 @@ class Tensor:
             self._grad = self._grad + grad
         else:
             current = self._grad
-            if current._is_inference and not grad._is_inference:
-                self._grad = current + grad
-            else:
-                current._array += grad._array.astype(current._array.dtype, copy=False)
-                current._bump()
+            if current._vc is None and not _state.current().inference_mode:  # B54
+                raise RuntimeError(_INFERENCE_INPLACE)  # before writing (B64: torch after)
+            current._array += grad._array.astype(current._array.dtype, copy=False)
+            current._bump()
 
     def _retain(self, grad: Tensor) -> None:
         if self._grad is None:  # always a copy: the incoming gradient may be a caller's tensor
@@ -987,6 +1113,8 @@ class Tensor:
         """
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._leaf_by_node():
+            return
         grad_fn = self.grad_fn
         if grad_fn is None or self._retains_grad:
             return
@@ -1053,6 +1181,8 @@ class Tensor:
 
     def detach_(self) -> Tensor:
         """Detach this tensor from the graph in place (not allowed for views)."""
+        if _state.current().inference_mode:
+            return self  # torch skips the autograd kernel: a no-op, even on a view
         if self._base is not None:
             raise RuntimeError(
                 "Can't detach views in-place. Use detach() instead. If you are using "
@@ -1637,6 +1767,8 @@ class Tensor:
         shape = _shape_arg(size)
         if tuple(self.shape) == shape:
             return self
+        if not shape:  # a plain sum, not a view of one (torch)
+            return self.sum()
         lead = self.ndim - len(shape)
         dims = tuple(range(lead)) + tuple(
             lead + i for i, s in enumerate(shape) if s == 1 and self.shape[lead + i] != 1)
@@ -1772,6 +1904,15 @@ class Tensor:
             return _apply(ops.squeeze_inplace_p, self.unsqueeze(0).mm(other), dim=(0,))
         if a == 2 and b == 2:
             return self.mm(other)
+        if b == 2 and _should_fold(self, other):  # torch folds the batch into one mm (a copy
+            rows = math.prod(self.shape[:-1])  # if it must: that is saved)
+            folded = self.reshape(rows, self.shape[-1]).mm(other)
+            return _apply(ops.unsafe_view_p, folded, shape=(*self.shape[:-1], other.shape[-1]))
+        if a == 2 and self.requires_grad:  # the same, transposed
+            rows = math.prod(other.shape[:-2]) * other.shape[-1]
+            folded = other.mT.reshape(rows, other.shape[-2]).mm(self.t())
+            shape = (*other.shape[:-2], other.shape[-1], self.shape[0])
+            return _apply(ops.unsafe_view_p, folded, shape=shape).mT.contiguous()
         if a == 1:  # torch folds the batch into one mv
             n = self.shape[0]
             folded = other.mT.reshape(-1, n).mv(self)
@@ -2060,10 +2201,20 @@ class Tensor:
         return self.repeat(*reps)
 
     def contiguous(self, memory_format: Any = None) -> Tensor:
-        return self if self._array.flags.c_contiguous else self.clone()
+        return self if self._array.flags.c_contiguous else self.clone(memory_format="contiguous")
 
     def clone(self, *, memory_format: Any = None) -> Tensor:
-        return _apply(ops.clone_p, self)
+        if self._is_inference and not _state.current().inference_mode:
+            return self._copy_of_inference(self._array.dtype)
+        # torch's default keeps the layout (memory_format=preserve); contiguous() does not
+        return _apply(ops.clone_p, self, contiguous=memory_format == "contiguous")
+
+    def _copy_of_inference(self, dtype: Any) -> Tensor:
+        # torch's clone/to of an inference tensor outside inference mode is copy_ into a fresh
+        # normal tensor: CopyBackwards when it requires grad (beyond B62)
+        out = Tensor._from_array(np.empty(self._array.shape, dtype), False).copy_(self)
+        out._vc.value = 0  # torch: 1, from its in-place kernel (not followed, as for ``to``)
+        return out
 
     # -- indexing -------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> Tensor:
@@ -2109,8 +2260,20 @@ class Tensor:
 
     def index_put(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
         index = _advanced_index(tuple(indices))
-        return _apply(ops.index_put_p, self, _operand_tensor(values, self), index=index,
-                      accumulate=accumulate)
+        values = _operand_tensor(values, self)
+        modes = _state.current()
+        forced = False
+        if not modes.inference_mode:  # index tensors are operands (B62), saved ones (B66)
+            inference = [i for i in indices if isinstance(i, Tensor) and i._is_inference]
+            if inference and modes.grad_enabled and (self.requires_grad or values.requires_grad):
+                SavedTensor(inference[0])  # raises
+            if self._is_inference and values._is_inference and len(inference) < len(indices):
+                forced = modes.grad_enabled and (self.requires_grad or values.requires_grad)
+        out = _apply(ops.index_put_p, self, values, index=index, accumulate=accumulate)
+        if forced and out._array.dtype.kind == "f":
+            _record(ops.index_put_p, (self, values), (out,), {"index": index,
+                                                              "accumulate": accumulate})
+        return out
 
     def masked_select(self, mask: Tensor) -> Tensor:
         return _apply(ops.masked_select_p, self, _check_mask(mask))
@@ -2127,28 +2290,32 @@ class Tensor:
 
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
         indices = self.argsort(dim, descending)
-        return SortResult(self.gather(_wrap_dim(dim, self.ndim), indices), indices)
+        return SortResult(_apply(ops.sort_p, self, indices, dim=_wrap_dim(dim, self.ndim)),
+                          indices)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
         indices = self.argsort(dim, descending=largest).narrow(dim, 0, k)
-        return TopkResult(self.gather(_wrap_dim(dim, self.ndim), indices), indices)
+        return TopkResult(_apply(ops.topk_p, self, indices, dim=_wrap_dim(dim, self.ndim)),
+                          indices)
 
     # -- in-place -------------------------------------------------------------------------
     def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
-        return _inplace(self, ops.add_p, _operand(other), alpha=alpha)
+        return _inplace(self, ops.add_p, _inplace_operand("add_", other), alpha=alpha)
 
     def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
-        return _inplace(self, ops.sub_p, _operand(other), alpha=alpha)
+        return _inplace(self, ops.sub_p, _inplace_operand("sub_", other), alpha=alpha)
 
     def mul_(self, other: Any) -> Tensor:
-        return _inplace(self, ops.mul_p, _operand(other))
+        return _inplace(self, ops.mul_p, _inplace_operand("mul_", other))
 
     def div_(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        other = _inplace_operand("div_", other)
         if rounding_mode is not None:
             return self.copy_(self.div(other, rounding_mode=rounding_mode))
-        return _inplace(self, ops.div_p, _operand(other))
+        return _inplace(self, ops.div_p, other)
 
     def pow_(self, exponent: Any) -> Tensor:
+        _check_overloads("pow_", (exponent,), "Tensor exponent", "Number exponent")
         if isinstance(exponent, Tensor):
             return _inplace(self, ops.pow_p, exponent)
         return _inplace(self, ops.pow_scalar_p, exponent=exponent)
@@ -2217,6 +2384,9 @@ class Tensor:
         return _inplace(self, ops.pow_scalar_p, exponent=-1)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        _check_overloads("clamp_", [a for a in (min, max) if a is not None],
+                         "Tensor min = None, Tensor max = None",
+                         "Number min = None, Number max = None")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             low = _operand_tensor(-math.inf if min is None else min, self)
             high = _operand_tensor(math.inf if max is None else max, self)
@@ -2237,7 +2407,9 @@ class Tensor:
         return _inplace(self, ops.zero_p)
 
     def fill_(self, value: Any) -> Tensor:
+        _check_overloads("fill_", (value,), "Tensor value", "Number value")
         if isinstance(value, Tensor):
+            _autograd_checks(self, (value,), _state.current())
             if value.dim() != 0:
                 raise RuntimeError(
                     "fill_ only supports 0-dimension value tensor but got tensor with "
@@ -2264,6 +2436,9 @@ class Tensor:
         return _inplace(self, ops.copy_p, src, check_overlap=src is not self)
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
+        _check_overloads("masked_fill_", (mask, value), "Tensor mask, Tensor value",
+                         "Tensor mask, Number value", tensors=1)
+        _autograd_checks(self, (value,), _state.current())
         mask = _check_mask(mask)
         if isinstance(value, Tensor):
             if value.requires_grad:
@@ -2279,8 +2454,13 @@ class Tensor:
 
     def index_put_(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
         index = _advanced_index(tuple(indices))
-        return _inplace(self, ops.index_put_p, _operand_tensor(values, self), index=index,
-                        accumulate=accumulate)
+        values = _operand_tensor(values, self)
+        _inplace(self, ops.index_put_p, values, index=index, accumulate=accumulate)
+        if (not accumulate and len(indices) == 1 and isinstance(indices[0], Tensor)
+                and indices[0].dtype is _dtype.bool_ and values.numel() == 1
+                and _internal_overlap(self._array)):  # torch hands this one to masked_fill_
+            warnings.warn(_SPREAD_WRITES[id(ops.masked_fill_p)], UserWarning, stacklevel=2)
+        return self
 
     def scatter_(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
                  reduce: str | None = None) -> Tensor:
@@ -2297,7 +2477,13 @@ class Tensor:
         return _inplace(self, ops.scatter_add_p, index, src, dim=_wrap_dim(dim, self.ndim))
 
     def lerp_(self, end: Tensor, weight: Any) -> Tensor:
-        return self.copy_(self.lerp(end, weight))
+        _check_overloads("lerp_", (end, weight), "Tensor end, Tensor weight",
+                         "Tensor end, Number weight", tensors=1)
+        _autograd_checks(self, (end, weight), _state.current())
+        value = self.lerp(end, weight)
+        _check_operand_overlap(self, ops.lerp_p, [t for t in (end, weight)
+                                                  if isinstance(t, Tensor)])
+        return self.copy_(value)
 
     def addcmul_(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
         _check_tensor_argument("addcmul_", "tensor1", 1, tensor1)
@@ -2370,6 +2556,8 @@ class Tensor:
         dtype = _dtype.to_dtype(dtype)
         if dtype is self.dtype and not copy:
             return self
+        if self._is_inference and not _state.current().inference_mode:
+            return self._copy_of_inference(dtype.np)
         return _apply(ops.to_copy_p, self, dtype=dtype.np)
 
     def type(self, dtype: Any = None) -> Any:
@@ -2634,6 +2822,22 @@ def _check_nonempty_reduction(x: Tensor, dim: Any, name: str) -> None:
         raise error(
             f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
         )
+    if x.numel() == 0 and dim is not None and dim != ():
+        for d in (dim,) if isinstance(dim, int) else dim:
+            if x.shape[_wrap_dim(d, x.ndim)] == 0:  # argmax names the wrapped dim, amax not
+                shown = _wrap_dim(d, x.ndim) if name in ("argmax", "argmin") else d
+                raise IndexError(
+                    f"{name}(): Expected reduction dim {shown} to have non-zero size.")
+
+
+def _should_fold(big: Tensor, small: Tensor) -> bool:
+    """torch's matmul folds ``big``'s batch dims into rows when ``small`` needs a gradient or
+    the fold needs no copy."""
+    if small.requires_grad or big.numel() == 0:
+        return True
+    shape, strides = big.shape, big.stride()
+    return builtins.all(strides[i] == strides[i + 1] * shape[i + 1]
+                        for i in range(len(shape) - 2))
 
 
 def _check_matmul_shapes(a: Tensor, b: Tensor) -> None:
@@ -2661,6 +2865,30 @@ def _dtype_str(dtype: DType) -> str:
     return {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
             "int32": "int", "int16": "short int", "int8": "signed char",
             "uint8": "unsigned char", "bool": "bool"}[dtype.name]
+
+
+def _py_type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
+def _check_overloads(op: str, args: Sequence[Any], *signatures: str, tensors: int = 0) -> None:
+    """torch's argument parser for ``(Tensor ...)`` / ``(Number ...)`` overloads: a TypeError
+    before any other check. The first ``tensors`` arguments must be tensors."""
+    if builtins.all(isinstance(a, Tensor) for a in args[:tensors]) and builtins.all(
+            isinstance(a, Tensor | numbers.Number) for a in args[tensors:]):
+        return
+    got = ", ".join(_py_type_name(a) for a in args)
+    raise TypeError(f"{op}() received an invalid combination of arguments - got ({got}), but "
+                    "expected one of:\n" + "".join(f" * ({s})\n" for s in signatures))
+
+
+def _inplace_operand(op: str, value: Any) -> Any:
+    """``other`` of add_/sub_/mul_/div_: a Tensor or a number, never a sequence (torch)."""
+    if not isinstance(value, Tensor | numbers.Number):
+        raise TypeError(f"{op}(): argument 'other' (position 1) must be Tensor, not "
+                        f"{_py_type_name(value)}")
+    return _operand(value)
 
 
 def _check_tensor_argument(op: str, name: str, position: int, value: Any) -> None:
@@ -2793,12 +3021,53 @@ def _is_bool_index(item: Any) -> bool:
     return isinstance(item, np.ndarray) and item.dtype == np.bool_ and item.ndim > 0
 
 
+def _index_records_inference(x: Tensor, key: tuple[Any, ...]) -> bool:
+    """Whether ``x[key]`` of an inference ``x`` records anyway: index tensors are operands
+    (B62), unless torch's basic items (applied first, as views) drop requires_grad. Refuses
+    the inference index tensors a recording index would save (B66)."""
+    modes = _state.current()
+    if not (modes.grad_enabled and not modes.inference_mode and x.requires_grad):
+        return False
+    advanced = [k for k in key if _is_advanced(k)]
+    if x._is_inference:
+        dims = [k.ndim if _is_bool_index(k) else 0 if k is None or k is Ellipsis else 1
+                for k in key]
+        dim = 0
+        for item, used in zip(key, dims, strict=True):
+            if item is Ellipsis:
+                used = x.ndim - builtins.sum(dims)
+            elif isinstance(item, bool | np.bool_) or (not _is_advanced(item) and not (
+                    isinstance(item, slice) and item.start in (None, 0)
+                    and item.step in (None, 1) and (item.stop is None
+                                                    or item.stop >= x.shape[dim]))):
+                return False  # a view (torch skips only whole slices): no grad
+            dim += used
+        if builtins.all(isinstance(k, Tensor) and k._is_inference for k in advanced):
+            return False
+    for item in advanced:
+        if isinstance(item, Tensor) and item._is_inference:
+            SavedTensor(item)  # raises: IndexBackward0 saves its indices
+    return x._is_inference
+
+
 def _index_error(error: IndexError) -> IndexError:
     return IndexError(str(error).replace("axis", "dimension"))
 
 
 def _getitem(x: Tensor, key: Any) -> Tensor:
     if not isinstance(key, tuple):
+        if x.ndim == 0 and isinstance(key, slice):
+            if key.step is not None and key.step <= 0:
+                raise ValueError("step must be greater than zero")
+            modes = _state.current()
+            if modes.grad_enabled and not modes.inference_mode and x.requires_grad:
+                x.grad_fn  # noqa: B018 (torch collects x's edge, so a stale view raises first)
+            raise IndexError("slice() cannot be applied to a 0-dim tensor.")
+        if x.ndim == 0 and isinstance(key, int | np.integer) and not isinstance(key, bool):
+            raise IndexError(
+                "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number"
+            )
         key = (key,)
     if any(_is_advanced(item) for item in key):
         _check_masks(x, key)
@@ -2807,7 +3076,11 @@ def _getitem(x: Tensor, key: Any) -> Tensor:
             x._array[index]  # validate bounds and shapes before recording anything
         except IndexError as error:
             raise _index_error(error) from None
-        return _apply(ops.index_p, x, index=index)
+        forced = _index_records_inference(x, key)
+        out = _apply(ops.index_p, x, index=index)
+        if forced:
+            _record(ops.index_p, (x,), (out,), {"index": index})
+        return out
     key = tuple(int(k) if isinstance(k, Tensor) else k for k in key)
     consumed = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
     if consumed > x.ndim:
@@ -2856,6 +3129,7 @@ def _getitem(x: Tensor, key: Any) -> Tensor:
 
 
 def _setitem(x: Tensor, key: Any, value: Any) -> None:
+    single = key
     if not isinstance(key, tuple):
         key = (key,)
     if any(_is_advanced(item) for item in key):
@@ -2869,45 +3143,40 @@ def _setitem(x: Tensor, key: Any, value: Any) -> None:
             np.array(value, dtype=x._array.dtype))
         x.index_put_(key, values)
         return
-    view = _getitem(x, key)
+    view = _getitem(x, single)  # a bare slice or int on a 0-d tensor has its own errors
     if isinstance(value, Tensor):
         while value.ndim > view.ndim and value.shape[0] == 1:  # torch drops leading 1-dims
             value = value[0]
-        _expanded_shape(tuple(value.shape), list(view.shape))
+        if value.shape != view.shape:  # torch expands first: no partial-overlap check then
+            value = value.expand(view.shape)
         view.copy_(value)
     else:
+        if _internal_overlap(view._array):  # torch copies here, which refuses an expand
+            _check_writable(view, False, _state.current())
         view.fill_(value)
 
 
 def _indirect_view_error(view: Tensor) -> str:
+    """torch's error for a stale view whose creation forbids regenerating its node."""
     meta = view._creation_meta
-    if meta == INFERENCE_MODE:
-        return (
-            "A view was created in inference mode and its base or another view of its base has "
-            "been modified inplace in normal mode. This view is the output of a function that "
-            "returns multiple views." if view._multi_output_view else
-            "A view was created in inference mode and its base or another view of its base has "
-            "been modified inplace in normal mode. Given that this use case is ambiguous and "
-            "error-prone, it is forbidden. You can clarify your code by moving both the view and "
-            "the inplace either both inside the inference_mode block (if you don't want the "
-            "inplace to be tracked) or both outside (if you want the inplace to be tracked)."
-        )
+    node = view._grad_fn
+    modified = "its base or another view of its base has been modified inplace"
+    if meta in (INFERENCE_MODE, NO_GRAD_MODE) or node is None:  # no node: made in no_grad
+        prefix = "A view was created in" if node is None else (
+            f"Output {view._output_nr} of {_short_name(node.name())} is a view of a view which "
+            "was created in")
+        text = (f"{prefix} inference mode and {modified} in normal mode."
+                if meta == INFERENCE_MODE else
+                f"{prefix} no_grad mode and {modified} with grad mode enabled.")
+    else:
+        text = f"Output {view._output_nr} of {_short_name(node.name())} is a view and {modified}."
     if meta == MULTI_OUTPUT_NODE:
-        return (
-            f"Output {view._output_nr} of a multi-output view function is a view and its base or"
-            " another view of its base has been modified inplace." + _MULTI_OUTPUT_ADVICE
-        )
+        return text + _MULTI_OUTPUT_ADVICE
     if meta == IN_CUSTOM_FUNCTION:
-        node = view._grad_fn
-        name = _short_name(node.name()) if node is not None else "Function"
-        return (
-            f"Output {view._output_nr} of {name} is a view and its base or another view of its "
-            "base has been modified inplace." + _CUSTOM_FUNCTION_ADVICE
-        )
-    return (
-        "A view was created in no_grad mode and its base or another view of its base has been "
-        "modified inplace with grad mode enabled." + _NO_GRAD_VIEW_ADVICE
-    )
+        return text + _CUSTOM_FUNCTION_ADVICE
+    if meta == INFERENCE_MODE:
+        return text + _NO_GRAD_VIEW_ADVICE.replace("no_grad block", "inference_mode block")
+    return text + _NO_GRAD_VIEW_ADVICE
 
 
 def _check_device(value: Any) -> None:
@@ -3551,7 +3820,11 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 "
                 f"and {list(t.shape)} at entry {index}"
             )
-    return _apply(ops.stack_p, *tensors, dim=_wrap_dim(dim, len(shape) + 1))
+    dim = _wrap_dim(dim, len(shape) + 1)
+    if dim < len(shape) and not _state.current().inference_mode and builtins.all(
+            t._is_inference for t in tensors):  # torch: a view of their cat (its decomposition)
+        return cat(tensors, dim).view(*shape[:dim], len(tensors), *shape[dim:])
+    return _apply(ops.stack_p, *tensors, dim=dim)
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:

@@ -753,6 +753,9 @@ def _linalg_rows() -> list[OpSpec]:
                 (F(2, 3), F(3, 4)),
                 (F(2, 2, 3), F(2, 3, 2)),
                 (F(2, 1, 2, 3), F(3, 3, 2)),
+                (F(2, 2, 3), F(3, 2)),  # folded into one mm
+                (F(2, 3, 0), F(0, 2)),  # folded: the rows are counted, not inferred
+                (F(2, 3), F(2, 3, 2)),  # folded, transposed (torch: a contiguous copy)
                 (F(0, 3), F(3, 2)),
             ),
         ),
@@ -901,6 +904,8 @@ def _indexing_rows() -> list[OpSpec]:
             lambda lib, x, i: lib.gather(x, 0, i),
             ((x34, Index([[0, 1, 2, 0], [2, 2, 1, 0]])),),
         ),
+        OpSpec("sort", lambda lib, x: x.sort(-1, descending=True).values, ((x34,), (F(4),))),
+        OpSpec("topk", lambda lib, x: x.topk(2, dim=0).values, ((x34,), (F(4),))),
         OpSpec(
             "scatter",
             lambda lib, x, i, s: x.scatter(0, i, s),
@@ -1174,6 +1179,23 @@ def _nn_primitive_rows() -> list[OpSpec]:
                 x, y, reduction="none"
             ),
         ),
+        OpSpec("leaky_relu", lambda lib, x: lib.nn.functional.leaky_relu(x, 0.1), UNARY),
+        OpSpec("mse_loss", lambda lib, x, y: lib.nn.functional.mse_loss(x, y),
+               ((F(2, 3), F(2, 3)), (F(), F()), (F(0, 2), F(0, 2)))),
+        OpSpec("mse_loss_sum", lambda lib, x, y: lib.nn.functional.mse_loss(x, y, reduction="sum"),
+               ((F(2, 3), F(2, 3)),)),
+        OpSpec("mse_loss_none",
+               lambda lib, x, y: lib.nn.functional.mse_loss(x, y, reduction="none"),
+               ((F(2, 3), F(2, 3)),)),
+        # relu's and leaky_relu's backward ops, differentiable again (create_graph)
+        OpSpec("threshold_backward",
+               lambda lib, g, x: g._op(ops.threshold_backward_p, x, threshold=0.0),
+               ((F(2, 3), F(2, 3)),),
+               torch_fn=lambda lib, g, x: lib.ops.aten.threshold_backward(g, x, 0.0)),
+        OpSpec("leaky_relu_backward",
+               lambda lib, g, x: g._op(ops.leaky_relu_backward_p, x, negative_slope=0.1),
+               ((F(2, 3), F(2, 3)),),
+               torch_fn=lambda lib, g, x: lib.ops.aten.leaky_relu_backward(g, x, 0.1, False)),
     ]
 
 

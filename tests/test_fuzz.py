@@ -146,7 +146,6 @@ def test_inplace_on_an_expand_that_repeats_nothing() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: writes through a view of a view-leaf allowed")
 def test_inplace_through_a_view_of_a_view_leaf() -> None:
     def scenario(T):
         base = T.zeros(2, 3)
@@ -158,7 +157,6 @@ def test_inplace_through_a_view_of_a_view_leaf() -> None:
     assert result[0][1].startswith("a view of a leaf Variable")
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: no_grad views of a view-leaf require grad")
 def test_no_grad_view_of_a_view_leaf_does_not_require_grad() -> None:
     def scenario(T):
         leaf = T.zeros(2, 3).t().requires_grad_()
@@ -167,6 +165,71 @@ def test_no_grad_view_of_a_view_leaf_does_not_require_grad() -> None:
         with T.inference_mode():
             w = leaf[1]
         return v.requires_grad, w.requires_grad
+
+    compare(scenario)
+
+
+def test_views_of_a_view_leaf_follow_the_root_base() -> None:
+    """Views of a view-leaf are views of its root: in-place rules and refreshes use the root."""
+
+    def scenario(T):
+        leaf = T.zeros(2, 3).t().requires_grad_()
+        with T.no_grad():
+            quiet = leaf[0]
+        written = outcome(lambda: (quiet.add_(1), None)[1])  # allowed: nothing requires grad
+        v = leaf[1]
+        with T.no_grad():
+            leaf.mul_(2)  # v is stale: regenerated from the root, which has no edge
+        names = [type(n).__name__ if n is not None else None
+                 for n, _ in v.grad_fn.next_functions]
+        (v * 1).sum().backward()
+        return (written, describe(quiet), names, describe(leaf),
+                describe(leaf.grad, version=False))
+
+    compare(scenario)
+
+
+def test_a_stale_view_is_regenerated_once_its_base_requires_grad() -> None:
+    def scenario(T):
+        x = T.zeros(3)
+        v = x[0:2]
+        x.add_(1)
+        before = v.grad_fn is None  # nothing to regenerate yet: v stays stale
+        x.requires_grad_()
+        return before, v.grad_fn is None, v.is_leaf, v.requires_grad
+
+    compare(scenario)
+
+
+def test_retain_grad_is_a_no_op_on_a_view_without_a_node() -> None:
+    def scenario(T):
+        results = []
+        for write in ("base", "view"):
+            x = T.zeros(3)
+            v = x[0:2]
+            y = T.ones(3 if write == "base" else 2, requires_grad=True)
+            (x if write == "base" else v).add_(y)
+            v.retain_grad()  # torch looks at the node v has now, which the base write left empty
+            retains = v.retains_grad
+            (v * 2).sum().backward()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results.append((retains, describe(v.grad, version=False),
+                                describe(y.grad, version=False)))
+        return results
+
+    compare(scenario)
+
+
+def test_inplace_on_an_inference_mode_view_requiring_grad() -> None:
+    def scenario(T):
+        x = T.zeros(3)
+        with T.inference_mode():
+            v = x[0:2]
+            w = x[1:]
+        w.requires_grad_()
+        return (outcome(lambda: v.add_(T.ones(2, requires_grad=True))),
+                outcome(lambda: w.add_(1)), outcome(lambda: v.add_(1).tolist()), describe(x))
 
     compare(scenario)
 
@@ -188,7 +251,6 @@ def test_view_requires_grad_once_its_base_does() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: reductions over empty dims leak NumPy errors")
 def test_reductions_over_an_empty_dim() -> None:
     def scenario(T):
         x = T.zeros(0)
@@ -217,7 +279,6 @@ def test_movedim_of_a_0d_tensor() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: var/std without degrees of freedom do not warn")
 def test_var_and_std_warn_without_degrees_of_freedom() -> None:
     def scenario(T):
         return (warned(lambda: describe(T.ones(1).std())),
@@ -227,14 +288,28 @@ def test_var_and_std_warn_without_degrees_of_freedom() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: reading .grad of a non-leaf does not warn")
 def test_reading_grad_of_a_non_leaf_warns() -> None:
+    """torch warns when ``.grad`` is None on a tensor whose (raw, not regenerated) grad_fn is
+    set and that does not retain its grad."""
+
     def scenario(T):
         x = T.ones(2, requires_grad=True)
         y = x * 2
-        return warned(lambda: y.grad)
+        b = T.ones(3)
+        v = b[:2]
+        b.requires_grad_()
+        with T.no_grad():
+            b.mul_(2)  # v is stale: its grad_fn is regenerated only when read
+        r = x * 3
+        r.retain_grad()
+        with T.no_grad():
+            nv = x[:1]
+        (g,) = T.autograd.grad((x * x).sum(), [x], create_graph=True)
+        seen = [warned(lambda t=t: t.grad) for t in (y, x[:1], v, r, nv, x, g)]
+        seen.append(warned(lambda: (v.grad_fn, v.grad)[1]))
+        return seen
 
-    assert compare(scenario)[1] == ("UserWarning",)
+    assert compare(scenario)[0] == (None, ("UserWarning",))
 
 
 def test_matmul_with_a_1d_operand_is_not_a_view() -> None:
@@ -246,18 +321,40 @@ def test_matmul_with_a_1d_operand_is_not_a_view() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: autograd.grad results lose torch's view-ness")
 def test_autograd_grad_returns_views_like_torch() -> None:
     def scenario(T):
         x = T.ones(3, requires_grad=True)
         (g,) = T.autograd.grad(x.sum(), [x])
         (h,) = T.autograd.grad(x.sum(), [x], create_graph=True)
-        return g._is_view(), h._is_view()
+        v = T.ones(2, requires_grad=True)
+        a, b = T.autograd.grad(v.sum(), [v, v])  # one object for a repeated input
+        y = T.ones(2, 1, 3, requires_grad=True)
+        (s,) = T.autograd.grad(y.squeeze(0), [y], T.ones(2, 1, 3))  # a no-op: the seed
+        z = T.tensor(0.5, requires_grad=True)
+        (u,) = T.autograd.grad((v + z).sum(), [z])  # summed back to 0-d: a plain sum
+        (c,) = T.autograd.grad(z.cumsum(0).sum(), [z])  # cumsum of one element: g itself
+        return (g._is_view(), h._is_view(), a is b, a._is_view(), s._is_view(), u._is_view(),
+                c._is_view(), y.sum_to_size(())._is_view(), y.sum_to_size(3)._is_view())
 
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: masked_fill with a wider mask leaks ValueError")
+@pytest.mark.xfail(strict=True, reason="core bug: mm's gradients ignore column-major inputs")
+def test_gradient_layout_of_a_column_major_matmul_operand() -> None:
+    """torch computes the gradient of a column-major (transposed) ``mm`` operand as a
+    transposed product, so it comes out as a view in the operand's layout."""
+
+    def scenario(T):
+        a = T.arange(6.0).reshape(3, 2).t().requires_grad_()
+        b = T.arange(6.0).reshape(3, 2).requires_grad_()
+        c = T.arange(6.0).reshape(2, 3).t().requires_grad_()
+        ga, gb = T.autograd.grad((a @ b).sum(), [a, b])
+        (gc,) = T.autograd.grad((a @ c).sum(), [c])
+        return [(g._is_view(), g.stride()) for g in (ga, gb, gc)]
+
+    compare(scenario)
+
+
 def test_masked_fill_broadcasts_like_torch() -> None:
     def scenario(T):
         mask = T.ones(2, 3) > 0
@@ -267,7 +364,6 @@ def test_masked_fill_broadcasts_like_torch() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: detach_ inside inference_mode differs")
 def test_detach__inside_inference_mode() -> None:
     def scenario(T):
         view = T.zeros(2, 3).t()
@@ -280,13 +376,19 @@ def test_detach__inside_inference_mode() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: partially overlapping in-place operands allowed")
 def test_inplace_with_a_partially_overlapping_operand() -> None:
     def scenario(T):
         results = []
         for write in (lambda x: x.add_(x.t()), lambda x: x.copy_(x.t()),
                       lambda x: x[1:].add_(x[:1]), lambda x: x.__setitem__(slice(1, None),
-                                                                           x[:1])):
+                                                                           x[:1]),
+                      lambda x: x.add_(x[0]), lambda x: x[0].add_(x[:, 0]),  # strided: unchecked
+                      lambda x: x.mul_(x.view(2, 2)), lambda x: x.view(1, 4).add_(x.view(4)),
+                      lambda x: x.view(4)[:2].__setitem__(Ellipsis, x[0, 1]),  # expanded first
+                      lambda x: x.view(4)[:2].copy_(x.view(4)[1:3]),
+                      lambda x: x.fill_(x[0, 1]), lambda x: x[0].lerp_(x[1], x[0, :1]),
+                      lambda x: x.index_put_((T.tensor([0, 1]),), x),  # full aliasing too
+                      lambda x: x.scatter_(0, T.tensor([[1, 0]]), x[:1])):
             x = T.arange(4.0).reshape(2, 2)
             results.append((outcome(lambda x=x, write=write: (write(x), None)[1]), x.tolist()))
         return results
@@ -295,16 +397,19 @@ def test_inplace_with_a_partially_overlapping_operand() -> None:
     assert result[0][0][1].startswith("unsupported operation: some elements")
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: result layouts follow NumPy, not torch")
 @pytest.mark.parametrize("expression", [
     "x.clone()", "x.softmax(0)", "x.cumsum(0)", "2 ** x", "T.cat([x, x], 1)", "x.flip(0)",
-    "x.index_put((T.tensor([0]),), T.tensor(2.0))", "x.log_softmax(1)",
+    "x.index_put((T.tensor([0]),), T.tensor(2.0))", "x.log_softmax(1)", "x.exp()", "x + 1",
+    "x + x.contiguous()", "x.contiguous() + x", "x.expand(2, 3, 2).exp()", "x[::2].clone()",
+    "x.mean(1, keepdim=True)", "x.masked_fill(x > 1, 0.0)", "T.where(x > 1, x, 0.0)",
+    "x.to(T.float64)", "x.sum(0)", "x > 1", "x.clone().contiguous()",
 ])
 def test_result_layout_follows_torch(expression: str) -> None:
     def scenario(T):
         x = T.arange(6.0).reshape(2, 3).t()  # noqa: F841 (used by the expression)
         result = eval(expression)
-        return result.is_contiguous(), result.stride(), outcome(lambda: result.view(-1).shape)
+        return (result.is_contiguous(), result.stride(), outcome(lambda: result.view(-1).shape),
+                result.reshape(-1)._is_view(), result.flatten().stride())
 
     compare(scenario)
 
@@ -319,9 +424,9 @@ def test_cat_gives_empty_inputs_a_gradient() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: create_graph grads of relu/max/prod differ")
 @pytest.mark.parametrize("expression", ["x.relu()", "x.max(0).values", "T.relu(x)",
-                                        "x[0].prod()"])
+                                        "x[0].prod()", "T.nn.functional.leaky_relu(x)",
+                                        "x.sort(0).values", "x.prod(0)"])
 def test_create_graph_gradients_require_grad_like_torch(expression: str) -> None:
     def scenario(T):
         x = T.tensor([1.0, -1.0, 2.0], requires_grad=True)
@@ -373,14 +478,68 @@ def test_ops_save_what_torch_saves_where_they_agree(expression: str, where: str)
     assert (ours is None) == (theirs is None), (ours, theirs)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: the op saves other tensors than torch's formula")
 @pytest.mark.parametrize(("expression", "where"), _SAVED_DIFFERENT)
 def test_ops_save_what_torch_saves(expression: str, where: str) -> None:
     ours, theirs = on_both(_saved_scenario(expression, where))
     assert (ours is None) == (theirs is None), (ours, theirs)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: batched matmul saves its operand, not a copy")
+# torch saves an op's outputs, and inputs several formulas read, even for operands that need
+# no gradient; an input only one formula reads is saved only if that gradient is needed
+_SAVED_PARTIAL = ["x ** w", "x.addcdiv(v, w)", "v.clamp(x, w)", "x.div(w, rounding_mode='floor')",
+                  "x.masked_select(w > 1)", "x.index_add(0, T.tensor([1]), w[:1])",
+                  "x.sort(0).values", "x.topk(2).values", "x.max(0).values * w",
+                  "T.nn.functional.mse_loss(x, w)", "x.mul(w)", "T.stack([x, w])"]
+
+
+@pytest.mark.parametrize("w_grad", [True, False])
+@pytest.mark.parametrize("where", ["x", "w", "v", "y"])
+@pytest.mark.parametrize("expression", _SAVED_PARTIAL)
+def test_ops_save_what_torch_saves_when_some_operands_need_no_gradient(
+    expression: str, where: str, w_grad: bool
+) -> None:
+    def scenario(T):
+        x = T.tensor([0.3, 1.7, 0.9], requires_grad=True) * 1
+        w = T.tensor([0.5, 2.5, 1.5], requires_grad=w_grad) * 1
+        v = T.tensor([0.2, 2.0, 1.2])
+        y = eval(expression)
+        with T.no_grad():
+            {"x": x, "w": w, "v": v, "y": y}[where].add_(1)
+        return outcome(lambda: y.sum().backward(), length=40)
+
+    ours, theirs = on_both(scenario)
+    assert (ours is None) == (theirs is None), (ours, theirs)
+
+
+def test_gather_with_an_empty_index_of_another_rank() -> None:
+    def scenario(T):
+        x = T.zeros(2, 0, 1, requires_grad=True)
+        w = T.ones(2, 3, requires_grad=True)
+        y = x.gather(0, T.tensor([[]], dtype=T.int64))
+        z = w.gather(1, T.zeros(0, dtype=T.int64))
+        (y.sum() + z.sum()).backward()
+        return describe(y), describe(z), describe(x.grad, version=False), describe(w.grad,
+                                                                                   version=False)
+
+    compare(scenario)
+
+
+def test_stack_of_inference_tensors_is_a_view_of_their_cat() -> None:
+    """torch's decomposition for inference operands (outside inference mode) views a cat."""
+
+    def scenario(T):
+        with T.inference_mode():
+            a, b = T.ones(2, 3), T.zeros(2, 3)
+        results = []
+        for dim in (0, 1, -1):
+            s = T.stack([a, b], dim)
+            results.append((describe(s), s._is_view(),
+                            None if s._base is None else tuple(s._base.shape)))
+        return results
+
+    compare(scenario)
+
+
 def test_batched_matmul_saves_a_folded_copy() -> None:
     """torch computes (B, n, k) @ (k, m) as a reshape to (B*n, k): for a non-contiguous
     operand that reshape is a copy, and the copy is what gets saved, so a later in-place
@@ -412,7 +571,6 @@ def test_clamp__with_tensor_bounds_keeps_the_original() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: a leaf's requires_grad_(False) is not honoured")
 def test_turning_requires_grad_off_after_use() -> None:
     def scenario(T):
         x = T.ones(2, requires_grad=True)
@@ -427,7 +585,6 @@ def test_turning_requires_grad_off_after_use() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: index errors checked before the no_grad-view one")
 def test_setitem_on_a_stale_no_grad_view() -> None:
     def scenario(T):
         x = T.tensor(1.5, requires_grad=True)
@@ -435,6 +592,87 @@ def test_setitem_on_a_stale_no_grad_view() -> None:
             v = x.transpose(0, -1)
             v.copy_(T.tensor(2.0))
         return outcome(lambda: v.__setitem__(slice(1, None), 0.5))
+
+    compare(scenario)
+
+
+@pytest.mark.xfail(strict=True, reason="core bug: argument errors before the stale-view error")
+def test_ops_on_a_stale_no_grad_view_refuse_before_checking_arguments() -> None:
+    """torch collects an op's input edges (regenerating a stale view) before running it."""
+
+    def scenario(T):
+        x = T.ones(2, 3, requires_grad=True)
+        with T.no_grad():
+            v = x[:]
+            x.mul_(2)
+        return [outcome(lambda op=op: op(v)) for op in (
+            lambda v: v.sum(5), lambda v: v.transpose(0, 5), lambda v: v.select(0, 7),
+            lambda v: v.index_select(0, T.tensor([5])), lambda v: v.view(7))]
+
+    compare(scenario)
+
+
+def test_a_leaf_given_a_node_refuses_its_old_gradient() -> None:
+    def scenario(T):
+        x = T.zeros(3).requires_grad_()
+        out = (x * 2).sum()
+        x.requires_grad_(False)
+        x.add_(T.ones(3, requires_grad=True))  # x is no longer a leaf
+        moved = outcome(lambda: out.backward())
+        base = T.zeros(3)
+        a = base[0:2].requires_grad_()
+        other = (a * 2).sum()
+        base[1:3].add_(T.ones(2, requires_grad=True))  # a's root gains a node: so does a
+        return moved, describe(x), outcome(lambda: other.backward()), describe(a)
+
+    compare(scenario)
+
+
+def test_function_marking_a_view_leaf_or_its_views_dirty() -> None:
+    def scenario(T):
+        class Double(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                x.mul_(2)
+                ctx.mark_dirty(x)
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        x = T.ones(3, requires_grad=True)
+        with T.no_grad():
+            quiet = x[0:2]  # a leaf requiring grad, through its base
+        leaf = T.zeros(2, 3).t().requires_grad_()
+        return [outcome(lambda t=t: describe(Double.apply(t)))
+                for t in (quiet, leaf, leaf[0])], describe(x), describe(leaf)
+
+    compare(scenario)
+
+
+def test_multi_output_views_of_a_view_leaf() -> None:
+    def scenario(T):
+        leaf = T.zeros(2, 3).t().requires_grad_()
+        parts = leaf.unbind(0)
+        with T.no_grad():
+            quiet = leaf.split(1)
+        return (describe(parts), outcome(lambda: parts[0].add_(1)), describe(quiet),
+                outcome(lambda: quiet[0].add_(1).tolist()), describe(leaf))
+
+    compare(scenario)
+
+
+def test_bare_index_errors_of_a_0d_tensor() -> None:
+    def scenario(T):
+        x = T.tensor(1.5, requires_grad=True)
+        with T.no_grad():
+            stale = x[...]
+            x.mul_(2)
+        return [(outcome(lambda t=t, key=key: t[key]),
+                 outcome(lambda t=t, key=key: t.__setitem__(key, 0.5)))
+                for t in (T.tensor(1.5), stale)
+                for key in (slice(1, None), slice(None), 0, (0,), (slice(None),), slice(0, 1, -1))]
 
     compare(scenario)
 
@@ -456,7 +694,6 @@ def _written_through_a_view(T, x):
     return z
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: index tensors, masks, numbers are not saved")
 @pytest.mark.parametrize("expression", ["x * 2.0", "x / 4", "x.mul(3)", "x[T.tensor([0, 1])]",
                                         "x[x > 1]", "x.index_put((T.tensor([0]),), T.ones(1))",
                                         "_written_through_a_view(T, x)"])
@@ -491,15 +728,20 @@ def test_retain_grad_survives_a_view_refresh() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: x.mul_(x) snapshots the operand (torch errors)")
 def test_inplace_with_itself_as_operand() -> None:
     def scenario(T):
         results = []
-        for name in ("mul_", "div_", "pow_"):
-            x = T.tensor([1.0, 2.0], requires_grad=True)
-            a = x * 1
-            getattr(a, name)(a)
-            results.append(outcome(lambda a=a: a.sum().backward(), length=40))
+        for name in ("mul_", "div_", "pow_", "add_"):
+            for alias in (lambda a: a, lambda a: a.view(2)):
+                x = T.tensor([1.0, 2.0], requires_grad=True)
+                a = x * 1
+                getattr(a, name)(alias(a))
+                results.append(outcome(lambda a=a: a.sum().backward(), length=40))
+                results.append(describe(x.grad, version=False))
+        x = T.tensor([1.0, 2.0], requires_grad=True)
+        a = x * 1
+        a[0].mul_(a[0])  # through a view: the CopySlices' op saved the operand too
+        results.append(outcome(lambda: a.sum().backward(), length=40))
         return results
 
     compare(scenario)
@@ -509,7 +751,6 @@ def test_sign_of_nan_is_zero() -> None:
     compare(lambda T: describe(T.tensor([float("nan"), -1.0, 0.0]).sign()))
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: accumulating into an inference .grad succeeds")
 def test_accumulating_into_an_inference_grad_outside_inference_mode() -> None:
     """Spec B54: the second backward must refuse; tapegrad refuses before writing (B64)."""
 
@@ -541,26 +782,26 @@ def test_detach__of_a_saved_leaf() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: create_graph .grad aliases the incoming gradient")
 def test_create_graph_backward_stores_a_copy_in_grad() -> None:
     def scenario(T):
         x = T.ones(2, requires_grad=True)
         g = T.tensor([1.0, 2.0])
-        with warnings.catch_warnings():
+        z = T.ones(2, requires_grad=True)
+        y = z * 1
+        y.retain_grad()
+        h = T.tensor([3.0, 4.0], requires_grad=True)
+        with warnings.catch_warnings():  # torch warns once per process, tapegrad every time
             warnings.simplefilter("ignore")
             x.backward(g, create_graph=True)
-        y = x * 1
-        y.retain_grad()
-        h = T.tensor([3.0, 4.0])
-        y.backward(h, create_graph=True)
-        g.mul_(10)
-        h.mul_(10)
-        return describe(x.grad, version=False), describe(y.grad, version=False)
+            y.backward(h * 1, create_graph=True)
+        with T.no_grad():
+            g.mul_(10)
+            h.mul_(10)
+        return tuple(describe(t.grad, version=False) for t in (x, y, z))
 
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: min()/max()/maximum gradients at nan differ")
 def test_gradients_of_extrema_with_nan() -> None:
     def scenario(T):
         results = []
@@ -574,7 +815,6 @@ def test_gradients_of_extrema_with_nan() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: retain_grad refreshes a stale no_grad view")
 def test_retain_grad_on_a_stale_no_grad_view() -> None:
     def scenario(T):
         x = T.ones(1, 3, requires_grad=True)
@@ -586,20 +826,58 @@ def test_retain_grad_on_a_stale_no_grad_view() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: index tensors do not count as normal operands")
-def test_index_tensors_count_as_normal_operands() -> None:
-    """Spec B62: only ops whose operands are *all* inference tensors skip autograd."""
+def test_requires_grad_of_a_stale_view() -> None:
+    """torch decides leaf-ness by the node a view has now, without regenerating it."""
 
     def scenario(T):
-        with T.inference_mode():
+        results = []
+        for flag in (False, True):
             x = T.ones(3, requires_grad=True)
-        return (x[T.tensor([0, 1])].requires_grad,
-                x.index_select(0, T.tensor([0])).requires_grad)
+            with T.no_grad():
+                v = x.reshape(-1)
+                x[0] = 2.0
+                results.append(outcome(lambda v=v, flag=flag: v.requires_grad_(flag) is v))
+            results.append(outcome(lambda v=v, flag=flag: setattr(v, "requires_grad", flag)))
+            results.append(outcome(lambda v=v: v.requires_grad))
+        y = T.zeros(3)
+        w = y[0:2]
+        y.add_(T.ones(3, requires_grad=True))  # w's node is empty until it is regenerated
+        results.append(outcome(lambda: w.requires_grad_(False) is w))
+        z = T.ones(3, requires_grad=True) * 1
+        u = z[0:2]
+        z.add_(1)
+        results.append(outcome(lambda: u.requires_grad_(False)))
+        return results, describe(w), describe(u)
 
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: lerp uses one formula (torch: two, by weight)")
+def test_index_tensors_count_as_normal_operands() -> None:
+    """Spec B62: only ops whose operands are *all* inference tensors skip autograd. torch
+    applies the basic items of a key first (views: plain inference tensors), and saves the
+    index tensors of a recorded index (B66: inference ones are refused)."""
+
+    def scenario(T):
+        with T.inference_mode():
+            x = T.ones(3, 2, requires_grad=True)
+            i, v = T.tensor([0, 1]), T.tensor(2.0)
+        j, w = T.tensor([1, 0]), T.tensor(3.0)
+        mask = T.tensor([True, False, True])
+        results = [outcome(lambda f=f: describe(f())) for f in (
+            lambda: x[j], lambda: x[mask], lambda: x[[0, 2]], lambda: x[:, j], lambda: x[0:9, j],
+            lambda: x[..., j], lambda: x[1:, j], lambda: x[j, 0], lambda: x[None, j],
+            lambda: x[True], lambda: x[i], lambda: x[i, j], lambda: x.index_select(0, j),
+            lambda: T.ones(3, requires_grad=True)[i], lambda: x.index_put((j,), v),
+            lambda: x.index_put((j,), w), lambda: x.index_put((i,), v),
+            lambda: x.index_put((i,), w))]
+        # all-inference operands: torch's kernel clones and writes in place (version 2)
+        results.append(describe(x.detach().index_put((i,), v), version=False))
+        (x[j] * 2).sum().backward()
+        return results, describe(x.grad, version=False)
+
+    compare(scenario)
+
+
 def test_lerp_with_infinities() -> None:
     """torch computes ``end - (end - start) * (1 - weight)`` for weight >= 0.5."""
 
@@ -611,12 +889,9 @@ def test_lerp_with_infinities() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: cat's gradient for a legacy empty input")
 def test_create_graph_with_empty_tensors() -> None:
     """torch gives a legacy empty (0,) input of cat a plain ``zeros(0)`` gradient, so with
-    create_graph its accumulated ``.grad`` does not require grad. (torch also raises
-    "ZeroTensors are immutable" in some create_graph programs over empty tensors; the
-    generator keeps create_graph away from empty tensors.)"""
+    create_graph its accumulated ``.grad`` does not require grad."""
 
     def scenario(T):
         x = T.zeros(0, requires_grad=True)
@@ -630,7 +905,6 @@ def test_create_graph_with_empty_tensors() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: a repeated input gets two gradient objects")
 def test_autograd_grad_with_a_repeated_input() -> None:
     """torch returns the very same tensor for each occurrence of a repeated input."""
 
@@ -644,16 +918,20 @@ def test_autograd_grad_with_a_repeated_input() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: fill_/zero_/masked_fill_ refuse expanded tensors")
 def test_fill_and_zero_of_an_expanded_tensor() -> None:
     """torch checks internal overlap for computed writes only: filling is allowed (masked_fill_
     with a deprecation warning), and so is ``v.copy_(v)``; add_/mul_ are refused in both."""
 
     def scenario(T):
         results = []
+        mask = T.tensor([[False, True, False], [True, False, False]])
         for write in (lambda v: v.zero_(), lambda v: v.fill_(1.5),
                       lambda v: v.masked_fill_(v > 0, 1.0), lambda v: v.copy_(v),
-                      lambda v: v.add_(1)):
+                      lambda v: v.add_(1), lambda v: v.masked_fill_(mask, 2.0),
+                      lambda v: v.fill_(T.tensor(2.0)), lambda v: v.__setitem__(0, 2.0),
+                      lambda v: v.__setitem__((slice(None), 0), 2.0),
+                      lambda v: v.__setitem__(mask, 3.0),
+                      lambda v: v.index_put_((T.tensor([1]),), T.tensor([4.0, 5.0, 6.0]))):
             x = T.tensor([0.5, -0.5, 1.5])
             results.append((warned(lambda x=x, write=write: (write(x.expand(2, 3)), None)[1]),
                             x.tolist()))
@@ -674,18 +952,24 @@ def test_prod_over_a_dim_of_a_0d_tensor() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: clone/to of an inference tensor record nothing")
 def test_copies_of_an_inference_tensor_requiring_grad() -> None:
     """Spec B62 has exceptions in torch: ``clone`` and dtype-changing ``to`` are built from
     ``copy_`` into a normal tensor, which records a graph for an inference leaf that
-    requires grad."""
+    requires grad. (torch's copy_ leaves them at version 1; tapegrad, as for its other
+    in-place kernels, at 0: see tests/fuzzing/interpreter.py.)"""
 
     def scenario(T):
         with T.inference_mode():
             x = T.tensor([0.5, -0.5], dtype=T.float64).requires_grad_()
-        results = [(y.requires_grad, y.grad_fn is not None, y.is_inference())
-                   for y in (x.clone(), x.float(), x.to(T.float32), x.type_as(T.ones(1)))]
-        return results
+            m = T.ones(2, 3).t().requires_grad_()  # not contiguous
+            n = T.ones(2)
+        results = [describe(y, version=False) for y in (
+            x.clone(), x.float(), x.to(T.float32), x.long(), x.type_as(T.ones(1)), x.double(),
+            m.contiguous(), m.reshape(6), n.clone(), n.double())]
+        with T.no_grad():
+            results.append(describe(x.clone(), version=False))
+        (x.float() * x.clone()).sum().backward()
+        return results, describe(x.grad, version=False)
 
     compare(scenario)
 

@@ -155,7 +155,7 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
     if _state.current().inference_mode:  # forward AD is off: no tangent, now or later (B111)
         return dual
     if tangent.stride() != tensor.stride():  # torch copies a tangent of another layout
-        tangent = tangent.clone()
+        tangent = tangent.clone(memory_format="contiguous")
     dual._tangent = (current, tangent)
     return dual
 

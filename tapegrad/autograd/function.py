@@ -641,14 +641,13 @@ def _set_edge(tensor: Tensor, node: Node, output_nr: int) -> None:
 def _rebase_dirty(tensor: Tensor, node: FunctionNode, output_nr: int, num_outputs: int) -> None:
     """Give an input modified in place by ``forward`` the Function's node as its history."""
     # raw fields: forward's in-place op left a view's cached grad_fn stale on purpose
-    if tensor._grad_fn is None and tensor._requires_grad:
+    if tensor._grad_fn is None and tensor.requires_grad:  # a no_grad view of one too
         raise RuntimeError(_DIRTY_LEAF)
     base = tensor._base
     if base is None:
         old, old_nr = tensor._grad_fn, tensor._output_nr
         _set_edge(tensor, node, output_nr)
         tensor._requires_grad = False
-        tensor._inherited_grad = False
         if tensor._retains_grad:
             # retain_grad follows the tensor to its new node (torch); tensor hooks stay behind
             if old is not None:
@@ -657,8 +656,8 @@ def _rebase_dirty(tensor: Tensor, node: FunctionNode, output_nr: int, num_output
         return
     if num_outputs > 1:
         raise RuntimeError(_DIRTY_VIEW_MULTI_OUTPUT)
-    if tensor._creation_meta == DEFAULT and base._is_leaf_requiring_grad():
-        raise RuntimeError(_VIEW_OF_LEAF_INPLACE)
+    if tensor._creation_meta == DEFAULT and tensor.requires_grad and base._grad_fn is None:
+        raise RuntimeError(_VIEW_OF_LEAF_INPLACE)  # the root is a leaf, as in _check_writable
     message = _view_inplace_error(tensor, True)
     if message is not None:
         raise RuntimeError(message)

@@ -174,7 +174,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     """
     if inplace:  # compute on a copy so the saved input is not the one being overwritten
         return input.copy_(leaky_relu(input.clone(), negative_slope))
-    return where(input > 0, input, input * negative_slope)
+    return _apply(ops.leaky_relu_p, input, negative_slope=negative_slope)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -1052,10 +1052,12 @@ def mse_loss(
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     _check_same_size(input, target, "mse_loss")
-    loss = (input - target).square()
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    if weight is None:
+        return _apply(ops.mse_loss_p, input, target, reduction=reduction)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError("Weights and input must have the same size.")
+    loss = (input - target).pow(2) * weight  # torch: the weighted mean divides by sum(weight)
+    return loss.sum() / weight.sum() if reduction == "mean" else _reduce(loss, reduction)
 
 
 def l1_loss(

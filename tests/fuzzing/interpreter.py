@@ -145,11 +145,8 @@ def summary(t: Any, with_grad: bool = True, ignored: dict[int, tuple[str, ...]] 
             "view": t._is_view(),
         }
         if with_grad and (is_leaf is True or _outcome(lambda: t.retains_grad) is True):
-            # known bug: under create_graph tapegrad stores the incoming gradient itself, not
-            # a copy, so .grad may be a view (test_fuzz.py::
-            # test_create_graph_backward_stores_a_copy_in_grad); its view flag is not compared
-            info["grad"] = summary(t.grad, with_grad=False,
-                                   ignored={id(t.grad): ("view", "version")})
+            # torch's engine bumps versions of the buffers it hands to .grad: not compared
+            info["grad"] = summary(t.grad, with_grad=False, ignored={id(t.grad): ("version",)})
     for key in (ignored or {}).get(id(t), ()):
         info.pop(key, None)
     return info
@@ -252,8 +249,9 @@ def _restore(snapshot: list[tuple[Any, Any, Any, int]], T: Any) -> None:
     """Put back the leaves' .grad after a failing backward (see the module docstring)."""
     for tensor, grad, copy, version in snapshot:
         current = tensor.grad
+        # an inference .grad has no version: torch may have written it before refusing (B64)
         changed = current is not grad or (
-            grad is not None and not grad.is_inference() and grad._version != version)
+            grad is not None and (grad.is_inference() or grad._version != version))
         if changed:
             tensor.grad = copy
 

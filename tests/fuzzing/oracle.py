@@ -48,8 +48,11 @@ def describe(t: Any, version: bool = True) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         grad_fn = outcome(lambda: t.grad_fn)
+        values = np.asarray(np.asarray(t.detach().numpy(), dtype=np.float64).round(5))
+        flat = values.astype(object).reshape(-1)
+        flat[np.isnan(values).reshape(-1)] = "nan"  # so that nan == nan
         return (
-            np.asarray(t.detach().numpy(), dtype=np.float64).round(5).tolist(),
+            flat.reshape(values.shape).tolist(),
             tuple(t.shape),
             str(t.dtype).rsplit(".", 1)[-1],
             t.requires_grad,
