@@ -6,6 +6,7 @@ same function, so a CuPy backend can slot in here without touching the op table.
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 from typing import Any
 
@@ -42,6 +43,9 @@ try:  # NumPy 2 keeps the floating-point error state in a ContextVar; setting it
     )
 
     _IGNORE_ALL = _make_extobj(all="ignore")
+    # The two halves of ``quietly`` as C callables, for the dispatcher's hot path.
+    silence_fp_errors: Any = functools.partial(_extobj_contextvar.set, _IGNORE_ALL)
+    restore_fp_errors: Any = _extobj_contextvar.reset
 
     def quietly(fn: Any, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` with NumPy's floating-point warnings off (torch is silent).
@@ -56,3 +60,11 @@ try:  # NumPy 2 keeps the floating-point error state in a ContextVar; setting it
 
 except ImportError:  # pragma: no cover - older NumPy
     quietly = _errstate_fallback
+
+    def silence_fp_errors() -> Any:
+        state = np.errstate(all="ignore")
+        state.__enter__()
+        return state
+
+    def restore_fp_errors(state: Any) -> None:
+        state.__exit__(None, None, None)

@@ -29,6 +29,7 @@ __all__ = [
 Edge = tuple["Node", int] | None
 Tensor = Any  # the engine is typed against what it calls on tensors, not the class
 
+_next_sequence = _state.node_sequence.__next__
 _ACCUMULATE_SEQ = 1 << 62  # AccumulateGrad runs as soon as it is ready, as in torch
 _accumulate_lock = threading.Lock()
 
@@ -81,7 +82,7 @@ class Node:
         self.next_edges = next_edges
         self.in_meta = in_meta
         self.out_meta = out_meta
-        self.seq = next(_state.node_sequence)
+        self.seq = _next_sequence()
         self._hooks: _NodeHooks | None = None  # created on first registration (rare)
 
     def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
@@ -217,7 +218,9 @@ class SavedTensor:
             self._had_history = False
         else:
             self._value = tensor
-            self._had_history = tensor.grad_fn is not None  # detach_ of a saved leaf is fine
+            # detach_ of a saved leaf is fine (grad_fn refreshes a stale view; else no call)
+            self._had_history = (tensor._grad_fn if tensor._base is None
+                                 else tensor.grad_fn) is not None
 
     def unpack(self, owner: Node | None = None, output_nr: int = 0) -> Tensor:
         value = self._value
@@ -272,7 +275,12 @@ class PrimitiveNode(Node):
     def __init__(self, prim: Any, next_edges: tuple[Edge, ...], in_meta: tuple[Any, ...],
                  out_meta: tuple[Any, ...], saved: dict[str, Any],
                  needs: tuple[bool, ...]) -> None:
-        super().__init__(next_edges, in_meta, out_meta)
+        # Node.__init__'s fields, set here: one Python frame less per recorded op
+        self.next_edges = next_edges
+        self.in_meta = in_meta
+        self.out_meta = out_meta
+        self.seq = _next_sequence()
+        self._hooks = None
         self.prim = prim
         self.saved = saved
         self.needs = needs  # which inputs' rules run (an edge, or CopySlices wants it)
@@ -337,7 +345,9 @@ class AccumulateGrad(Node):
     __slots__ = ("variable",)
 
     def __init__(self, variable: Tensor) -> None:
-        super().__init__((), (), ((variable.shape, variable.dtype),))
+        self.next_edges = self.in_meta = ()  # Node.__init__'s fields: created once per leaf use
+        self.out_meta = ((variable._array.shape, variable.dtype),)
+        self._hooks = None
         self.variable = variable
         self.seq = _ACCUMULATE_SEQ
 

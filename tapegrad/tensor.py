@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad import _dtype, _engine, _state, ops
-from tapegrad._backend import quietly
+from tapegrad._backend import restore_fp_errors, silence_fp_errors
 from tapegrad._dtype import DType
 from tapegrad._engine import AccumulateGrad, Node, SavedTensor
 
@@ -92,19 +92,20 @@ def _is_tensor(value: Any) -> bool:
 # ----------------------------------------------------------------------------- dispatcher
 def _promoted_arrays(prim: ops.Primitive, args: Sequence[Any]) -> list[Any]:
     """The NumPy operands of ``prim``: promoted to torch's result type where the op asks."""
-    if prim.promote == "none":
-        return [a._array if isinstance(a, Tensor) else a for a in args]
-    # Fast paths: one float tensor, or two tensors of one float dtype (most calls).
-    if len(args) == 1:
-        only = args[0]
-        if type(only) is Tensor and only._array.dtype.kind == "f":
-            return [only._array]
-    elif len(args) == 2:
+    # Fast paths: two tensors of one float dtype, or one float tensor (most calls).
+    count = len(args)
+    if count == 2:
         a, b = args
-        if type(a) is Tensor and type(b) is Tensor:
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
             x, y = a._array, b._array
             if x.dtype is y.dtype and x.dtype.kind == "f":
                 return [x, y]
+    elif count == 1:
+        only = args[0]
+        if isinstance(only, Tensor) and only._array.dtype.kind == "f":
+            return [only._array]
+    if prim.promote == "none":
+        return [a._array if isinstance(a, Tensor) else a for a in args]
     dims: list[DType] = []
     zero_dims: list[DType] = []
     scalars: list[Any] = []
@@ -130,16 +131,24 @@ def _promoted_arrays(prim: ops.Primitive, args: Sequence[Any]) -> list[Any]:
 
 
 _NUMPY_TO_DTYPE = _dtype.NUMPY_TO_DTYPE
+_new_object = object.__new__
+_get_modes = _state.modes_var.get
+_get_ident = _state._get_ident
+_DEFAULT_MODES = _state.DEFAULTS
+_SAVE_INPUT, _SAVE_SHAPE, _SAVE_PARAM = ops.SAVE_INPUT, ops.SAVE_SHAPE, ops.SAVE_PARAM
 
 
 def _forward(prim: ops.Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
     arrays = _promoted_arrays(prim, args)
+    quiet = silence_fp_errors()  # torch never warns about overflow or nan
     try:
-        return quietly(prim.forward, *arrays, **params)
+        return prim.forward(*arrays, **params)
     except ValueError as error:
         if "broadcast" in str(error):
             raise _broadcast_error(args) from None
         raise
+    finally:
+        restore_fp_errors(quiet)
 
 
 def _broadcast_error(args: Sequence[Any]) -> RuntimeError:
@@ -168,7 +177,9 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
         ndim = data.ndim  # (0-d and contiguous 1-d results, the tiny-op case, are already)
         if ndim > 1 or (ndim == 1 and not data.flags.c_contiguous):
             data = ops.result_layout(prim, args, data, params)
-    modes = _state.current()
+    modes = _get_modes()  # _state.current(), inlined: this is the hottest path
+    if modes.thread != _get_ident() and modes is not _DEFAULT_MODES:
+        modes = _DEFAULT_MODES
     inference = modes.inference_mode
     if prim.multi_output:
         outs = tuple(Tensor._from_array(d, inference) for d in data)
@@ -179,16 +190,19 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
             _make_views(prim, args[0], outs, params, modes)
         return outs if prim.multi_output else outs[0]
     record = False
-    if prim.vjp is not None and modes.grad_enabled and outs[0]._array.dtype.kind == "f":
+    if modes.grad_enabled and prim.vjp is not None and outs[0]._array.dtype.kind == "f":
         # torch wraps Python numbers in normal tensors, so only all-inference operands bypass
         all_inference = True
         for arg in args:
             if isinstance(arg, Tensor):
-                if not record and (arg._requires_grad or arg._grad_fn is not None or (
-                        arg._base is not None and arg.requires_grad)):
+                if arg._is_inference:
+                    record = record or arg.requires_grad
+                    continue
+                all_inference = False
+                if arg._requires_grad or arg._grad_fn is not None or (
+                        arg._base is not None and arg.requires_grad):
                     record = True
-                if not arg._is_inference:
-                    all_inference = False
+                    break
             else:
                 all_inference = False
         record = record and not all_inference
@@ -358,14 +372,23 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
     needs: list[bool] = []
     for arg in args:
         if isinstance(arg, Tensor):
-            edge = arg._edge()
+            # _edge() inlined for the two common cases: a non-view result, a constant
+            if arg._base is None and arg._grad_fn is not None:
+                edges.append((arg._grad_fn, arg._output_nr))
+                needs.append(True)
+            elif arg._base is None and not arg._requires_grad:
+                edges.append(None)
+                needs.append(False)
+            else:
+                edge = arg._edge()
+                edges.append(edge)
+                needs.append(edge is not None)
             array = arg._array
             in_meta.append((array.shape, _NUMPY_TO_DTYPE[array.dtype]))
         else:
-            edge = None
+            edges.append(None)
             in_meta.append(None)
-        edges.append(edge)
-        needs.append(edge is not None)
+            needs.append(False)
     if force_first:
         needs[0] = True
     needs_tuple = tuple(needs)
@@ -373,17 +396,17 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
     sources = args if saved_inputs is None else saved_inputs
     variadic = prim.variadic
     for name, kind, index in prim.save_plan(needs_tuple):
-        if kind == ops.SAVE_INPUT:
+        if kind == _SAVE_INPUT:
             if variadic:
                 saved[name] = tuple(SavedTensor(a) for a in sources)
             else:
                 # a Python number is a wrapped tensor in torch: saved, and freed, like one
                 value = sources[index]
                 saved[name] = value if isinstance(value, SavedTensor) else SavedTensor(value)
-        elif kind == ops.SAVE_SHAPE:
+        elif kind == _SAVE_SHAPE:
             saved[name] = (tuple(_shape_of(a) for a in sources) if variadic
                            else _shape_of(args[index]))
-        elif kind == ops.SAVE_PARAM:
+        elif kind == _SAVE_PARAM:
             value = params[name]
             # index tensors (torch saves them as tensors) are freed after backward too
             is_index = type(value) is tuple and builtins.any(
@@ -397,10 +420,16 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
         else:
             saved[name] = SavedTensor(outs[0], is_output=True)
     if len(outs) == 1:
-        array = outs[0]._array
-        out_meta: tuple[Any, ...] = ((array.shape, _NUMPY_TO_DTYPE[array.dtype]),)
-    else:
-        out_meta = tuple((o._array.shape, _NUMPY_TO_DTYPE[o._array.dtype]) for o in outs)
+        out = outs[0]
+        array = out._array
+        node = prim.node_class(prim, tuple(edges), tuple(in_meta),
+                               ((array.shape, _NUMPY_TO_DTYPE[array.dtype]),), saved, needs_tuple)
+        if array.dtype.kind == "f":
+            out._grad_fn = node
+            if out._base is not None:  # a view's node is fresh as of this version
+                out._attr_version = out._vc.value if out._vc is not None else 0
+        return node
+    out_meta = tuple((o._array.shape, _NUMPY_TO_DTYPE[o._array.dtype]) for o in outs)
     node = prim.node_class(prim, tuple(edges), tuple(in_meta), out_meta, saved, needs_tuple)
     for index, out in enumerate(outs):
         if out._array.dtype.kind == "f":
@@ -867,7 +896,7 @@ class Tensor:
             _dtype.from_numpy_dtype(array.dtype)  # raises torch's TypeError
         if inference is None:
             inference = _state.current().inference_mode
-        out = Tensor.__new__(Tensor)
+        out = _new_object(Tensor)
         out._array = array
         out._base = None
         out._requires_grad = False
@@ -876,7 +905,8 @@ class Tensor:
             out._vc = None
             out._is_inference = True
         else:
-            out._vc = _VersionCounter()
+            out._vc = counter = _new_object(_VersionCounter)  # no __init__ frame: hot
+            counter.value = 0
             out._is_inference = False
         return out
 
