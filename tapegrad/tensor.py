@@ -912,9 +912,12 @@ class Tensor:
 
     def _alias(self) -> Tensor:
         """A detached tensor sharing storage and version counter (used for saved outputs)."""
-        out = Tensor.__new__(Tensor)
-        out._init(self._array)
+        out = _new_object(Tensor)
+        out._array = self._array
         out._vc = self._vc
+        out._base = None
+        out._requires_grad = False
+        out._grad_fn = None
         out._is_inference = self._is_inference
         return out
 
