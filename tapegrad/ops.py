@@ -75,7 +75,9 @@ class Primitive:
     ``promote``: "all" applies torch's type promotion to the tensor and scalar inputs;
     "float" does the same and turns an integral result into the default float dtype;
     "none" passes arrays as they are. ``view``: the forward returns a NumPy view of input 0.
-    ``multi_output``: the forward returns a tuple of arrays.
+    ``multi_output``: the forward returns a tuple of arrays. ``into``: an optional kernel that
+    writes the forward's result into its first input's array (in-place ops outside autograd,
+    e.g. optimizer updates, then skip the temporary result and its copy).
     """
 
     name: str
@@ -86,6 +88,7 @@ class Primitive:
     node_name: str | None = None
     promote: str = "none"
     multi_output: bool = False
+    into: Callable[..., Any] | None = None
     input_names: tuple[str, ...] = field(init=False)
     variadic: bool = field(init=False)
     param_names: frozenset[str] = field(init=False)
@@ -426,18 +429,22 @@ def _alpha_scaled(g: Tensor, alpha: Any) -> Tensor:
 
 
 add_p = Primitive("add", _add, vjp=(lambda g: g, _alpha_scaled), jvp="elementwise",
-                  promote="all")
+                  promote="all",
+                  into=lambda x, y, *, alpha: xp(x).add(x, y if alpha == 1 else alpha * y, out=x))
 sub_p = Primitive("sub", lambda x, y, *, alpha: x - y if alpha == 1 else x - alpha * y,
                   vjp=(lambda g: g, lambda g, alpha: -_alpha_scaled(g, alpha)),
-                  jvp="elementwise", promote="all")
+                  jvp="elementwise", promote="all",
+                  into=lambda x, y, *, alpha: xp(x).subtract(x, y if alpha == 1 else alpha * y,
+                                                             out=x))
 rsub_p = Primitive("rsub", lambda x, y, *, alpha: y - x if alpha == 1 else y - alpha * x,
                    vjp=(lambda g, alpha: -_alpha_scaled(g, alpha), lambda g: g),
                    jvp="elementwise", promote="all", node_name="RsubBackward1")
 mul_p = Primitive("mul", lambda x, y: x * y, vjp=(lambda g, y: g * y, lambda g, x: g * x),
-                  jvp="linear", promote="all")
+                  jvp="linear", promote="all", into=lambda x, y: xp(x).multiply(x, y, out=x))
 div_p = Primitive("div", lambda x, y: x / y,
                   vjp=(lambda g, y: g / y, lambda g, x, y: -g * x / (y * y)),
-                  jvp="elementwise", promote="float")
+                  jvp="elementwise", promote="float",
+                  into=lambda x, y: xp(x).true_divide(x, y, out=x))
 
 
 def _pow_base_vjp(g: Tensor, x: Tensor, y: Any) -> Tensor:

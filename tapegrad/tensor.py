@@ -661,6 +661,16 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: boo
     if spread_write:
         warnings.warn(spread_write, UserWarning, stacklevel=3)
     args = (self, *others)
+    record = (
+        prim.vjp is not None
+        and modes.grad_enabled
+        and not modes.inference_mode
+        and (self.requires_grad or value_requires_grad)
+        and not (self._is_inference and builtins.all(o._is_inference for o in other_tensors))
+    )
+    if (not record and spread_write is None and prim.into is not None
+            and _state.forward_levels.current is None and _write_into(self, prim, args, params)):
+        return self
     data = _forward(prim, args, params)
     if data.shape != self._array.shape:
         raise RuntimeError(
@@ -673,13 +683,6 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: boo
             f"result type {_type_title(result_dtype)} can't be cast to the desired output type "
             f"{_type_title(self.dtype)}"
         )
-    record = (
-        prim.vjp is not None
-        and modes.grad_enabled
-        and not modes.inference_mode
-        and (self.requires_grad or value_requires_grad)
-        and not (self._is_inference and builtins.all(o._is_inference for o in other_tensors))
-    )
     if record:
         # Keep the pre-write value of self if a rule needs it (torch's "original self").
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
@@ -714,6 +717,25 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: boo
         else:
             self._tangent = (level, tangent)
     return self
+
+
+def _write_into(self: Tensor, prim: ops.Primitive, args: Sequence[Any],
+                params: dict[str, Any]) -> bool:
+    """Run ``prim``'s fused kernel straight into ``self`` (nothing to record); False when the
+    result would need a cast or a broadcast of ``self``: the general path then reports it."""
+    arrays = _promoted_arrays(prim, args)
+    kernel = prim.into
+    if kernel is None or arrays[0] is not self._array:  # a cast of self: not in place
+        return False
+    quiet = silence_fp_errors()
+    try:
+        kernel(*arrays, **params)
+    except (ValueError, TypeError):  # NumPy refuses before writing (shape, cast, read-only)
+        return False
+    finally:
+        restore_fp_errors(quiet)
+    self._bump()
+    return True
 
 
 def _inplace_tangent(self: Tensor, prim: ops.Primitive, args: Sequence[Any], data: Any,

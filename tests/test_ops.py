@@ -710,3 +710,51 @@ def test_gradcheck_multiple_inputs_and_outputs() -> None:
     assert gradcheck(fn, (x, index, y))
     assert gradcheck(fn, (x, index, y), fast_mode=True)
     assert gradgradcheck(fn, (x, index, y))
+
+
+# In-place arithmetic outside autograd writes straight into the target (ops.Primitive.into);
+# values, dtype, version and errors must stay torch's, including the cases that fall back.
+_INPLACE_NO_GRAD = {
+    "add_": lambda t, o: t.add_(o),
+    "add_ alpha": lambda t, o: t.add_(o, alpha=-0.25),
+    "sub_ alpha": lambda t, o: t.sub_(o, alpha=3),
+    "mul_": lambda t, o: t.mul_(o),
+    "div_": lambda t, o: t.div_(o),
+}
+_OPERANDS = {
+    "same shape": lambda lib, rng: lib.tensor(rng.standard_normal((2, 3)).astype(np.float32)),
+    "broadcast row": lambda lib, rng: lib.tensor(rng.standard_normal(3).astype(np.float32)),
+    "python number": lambda lib, rng: 1.5,
+    "float64 tensor": lambda lib, rng: lib.tensor(rng.standard_normal((2, 3))),
+    "wider than the target": lambda lib, rng: lib.ones(4, 2, 3),
+}
+
+
+@pytest.mark.parametrize("operand", list(_OPERANDS))
+@pytest.mark.parametrize("op", list(_INPLACE_NO_GRAD))
+@pytest.mark.parametrize("target", ["float32", "int64", "float32 view"])
+def test_inplace_arithmetic_outside_autograd_matches_torch(
+    op: str, operand: str, target: str, rng: np.random.Generator
+) -> None:
+    seed = int(rng.integers(1 << 30))
+    outcomes = []
+    for lib in (tapegrad, torch):
+        draw = np.random.default_rng(seed)
+        base = lib.tensor(draw.standard_normal((2, 3)).astype(np.float32) * 4)
+        if target == "int64":
+            base = base.to(lib.int64)
+        weight = lib.ones(2, 3, requires_grad=True)  # no_grad: nothing recorded even so
+        with lib.no_grad():
+            tensor = base[:, :] if target == "float32 view" else base * weight
+            other = _OPERANDS[operand](lib, draw)
+            try:
+                result = _INPLACE_NO_GRAD[op](tensor, other)
+            except RuntimeError as error:
+                outcomes.append(("error", str(error).split(" ")[0], tensor.tolist(),
+                                 tensor._version))
+                continue
+        assert result is tensor
+        assert tensor.grad_fn is None
+        outcomes.append((str(tensor.dtype).split(".")[1], np.round(tensor.tolist(), 4).tolist(),
+                         tensor._version, base.tolist()))
+    assert outcomes[0] == outcomes[1]
