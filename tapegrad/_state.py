@@ -80,8 +80,10 @@ class Modes:
 DEFAULTS = Modes()
 _modes: ContextVar[Modes] = ContextVar("tapegrad_modes", default=DEFAULTS)
 _thread_defaults = threading.local()  # each thread's own stamped copy of DEFAULTS
-# The hottest mode blocks (no_grad, enable_grad) read and set the variable themselves.
+# The hottest mode blocks (no_grad, enable_grad, inference_mode) use the variable and the
+# per-thread records themselves.
 modes_var = _modes
+thread_records = _thread_defaults
 
 
 def current() -> Modes:
@@ -114,19 +116,17 @@ def update(**changes: Any) -> Modes:
     return previous
 
 
-def push_inference_mode(mode: bool) -> Token[Modes]:
-    """Install ``inference_mode(mode)``'s whole record; return the token that undoes it.
-
-    The two possible records are built once per thread (entering is on hot paths).
-    """
-    records = getattr(_thread_defaults, "inference", None)
+def inference_records() -> tuple[Modes, Modes]:
+    """This thread's two ``inference_mode(mode)`` records, indexed by ``mode`` (built once:
+    entering them is hot)."""
+    records: tuple[Modes, Modes] | None = getattr(_thread_defaults, "inference", None)
     if records is None:
         ident = _get_ident()
-        records = _thread_defaults.inference = {
-            True: Modes(False, True, False, False, False, ident),
-            False: Modes(True, False, True, True, False, ident),
-        }
-    return _modes.set(records[mode])
+        records = _thread_defaults.inference = (
+            Modes(True, False, True, True, False, ident),
+            Modes(False, True, False, False, False, ident),
+        )
+    return records
 
 
 def set_grad_enabled(flag: bool) -> bool:

@@ -8,6 +8,7 @@ set_multithreading_enabled, the never-entered warning).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import gc
 import inspect
@@ -1028,3 +1029,29 @@ def test_mode_restored_after_exception_every_form_improved() -> None:
     with pytest.raises(KeyError):
         asyncio.run(drive_agen())
     assert modes() == DEFAULTS
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "enable_grad", "inference_mode"])
+def test_a_block_exited_in_another_context_restores_the_mode_from_before_it(mode: str) -> None:
+    # Mode blocks undo their ContextVar token on exit; a block left in another context (a
+    # plain generator resumed by another task) or left twice falls back to reinstalling the
+    # record from before the block, which is what torch's thread-local flag gives there.
+    _ = gm.set_grad_enabled(mode != "enable_grad")  # so that each block changes something
+    before = (gm.is_grad_enabled(), gm.is_inference_mode_enabled())
+
+    def body() -> Any:
+        with getattr(gm, mode)():
+            yield (gm.is_grad_enabled(), gm.is_inference_mode_enabled())
+        yield (gm.is_grad_enabled(), gm.is_inference_mode_enabled())
+
+    steps = body()
+    inside = contextvars.copy_context().run(next, steps)
+    assert inside != before
+    assert contextvars.copy_context().run(next, steps) == before  # exited in a fresh context
+    assert (gm.is_grad_enabled(), gm.is_inference_mode_enabled()) == before
+
+    block = getattr(gm, mode)()
+    block.__enter__()
+    block.__exit__(None, None, None)
+    block.__exit__(None, None, None)  # twice: still the mode from before the block
+    assert (gm.is_grad_enabled(), gm.is_inference_mode_enabled()) == before

@@ -82,6 +82,8 @@ def is_view_replay_enabled() -> bool:
 
 _get_modes = _state.modes_var.get
 _set_modes = _state.modes_var.set
+_reset_modes = _state.modes_var.reset
+_thread_records = _state.thread_records
 _get_ident = threading.get_ident
 
 
@@ -165,7 +167,10 @@ class no_grad(_NoParamDecoratorContextManager):
         self._token = _set_modes(modes)
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        _state.pop(self._token)
+        try:
+            _reset_modes(self._token)  # _state.pop, inlined
+        except (ValueError, RuntimeError):
+            _state.pop(self._token)
 
 
 class enable_grad(_NoParamDecoratorContextManager):
@@ -222,7 +227,10 @@ class enable_grad(_NoParamDecoratorContextManager):
         self._token = _set_modes(modes)
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        _state.pop(self._token)
+        try:
+            _reset_modes(self._token)  # _state.pop, inlined
+        except (ValueError, RuntimeError):
+            _state.pop(self._token)
 
 
 class set_grad_enabled(_DecoratorContextManager):
@@ -375,10 +383,14 @@ class inference_mode(_DecoratorContextManager):
         # Snapshot the whole record; exit restores it, whatever changed inside (B29-B31).
         # Like torch's C++ guard, entering replaces the whole autograd state: observed in 2.13,
         # multithreading follows grad mode and view replay is reset to False.
-        self._token = _state.push_inference_mode(self.mode)
+        records = getattr(_thread_records, "inference", None) or _state.inference_records()
+        self._token = _set_modes(records[self.mode])
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        _state.pop(self._token)
+        try:
+            _reset_modes(self._token)
+        except (ValueError, RuntimeError):  # exited elsewhere or twice: _state.pop's fallback
+            _state.pop(self._token)
 
     def clone(self) -> inference_mode:
         r"""Create a copy of this class.
