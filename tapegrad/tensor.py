@@ -92,14 +92,20 @@ def _is_tensor(value: Any) -> bool:
 # ----------------------------------------------------------------------------- dispatcher
 def _promoted_arrays(prim: ops.Primitive, args: Sequence[Any]) -> list[Any]:
     """The NumPy operands of ``prim``: promoted to torch's result type where the op asks."""
-    # Fast paths: two tensors of one float dtype, or one float tensor (most calls).
+    # Fast paths: two tensors of one float dtype, a float tensor and a Python float (or small
+    # int: torch keeps the tensor's dtype), or one float tensor (most calls).
     count = len(args)
     if count == 2:
         a, b = args
-        if isinstance(a, Tensor) and isinstance(b, Tensor):
-            x, y = a._array, b._array
-            if x.dtype is y.dtype and x.dtype.kind == "f":
-                return [x, y]
+        if isinstance(a, Tensor):
+            x = a._array
+            if isinstance(b, Tensor):
+                y = b._array
+                if x.dtype is y.dtype and x.dtype.kind == "f":
+                    return [x, y]
+            elif x.dtype.kind == "f" and prim.promote != "none" and (
+                    type(b) is float or (type(b) is int and -_EXACT_INT <= b <= _EXACT_INT)):
+                return [x, np.array(b, dtype=x.dtype)]
     elif count == 1:
         only = args[0]
         if isinstance(only, Tensor) and only._array.dtype.kind == "f":
@@ -131,6 +137,7 @@ def _promoted_arrays(prim: ops.Primitive, args: Sequence[Any]) -> list[Any]:
 
 
 _NUMPY_TO_DTYPE = _dtype.NUMPY_TO_DTYPE
+_EXACT_INT = 1 << 24  # a bound that keeps giant ints on the general path (its errors)
 _new_object = object.__new__
 _get_modes = _state.modes_var.get
 _get_ident = _state._get_ident
@@ -139,10 +146,9 @@ _SAVE_INPUT, _SAVE_SHAPE, _SAVE_PARAM = ops.SAVE_INPUT, ops.SAVE_SHAPE, ops.SAVE
 
 
 def _forward(prim: ops.Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
-    arrays = _promoted_arrays(prim, args)
-    quiet = silence_fp_errors()  # torch never warns about overflow or nan
+    quiet = silence_fp_errors()  # torch never warns about overflow or nan (casts included)
     try:
-        return prim.forward(*arrays, **params)
+        return prim.forward(*_promoted_arrays(prim, args), **params)
     except ValueError as error:
         if "broadcast" in str(error):
             raise _broadcast_error(args) from None
@@ -723,12 +729,12 @@ def _write_into(self: Tensor, prim: ops.Primitive, args: Sequence[Any],
                 params: dict[str, Any]) -> bool:
     """Run ``prim``'s fused kernel straight into ``self`` (nothing to record); False when the
     result would need a cast or a broadcast of ``self``: the general path then reports it."""
-    arrays = _promoted_arrays(prim, args)
     kernel = prim.into
-    if kernel is None or arrays[0] is not self._array:  # a cast of self: not in place
-        return False
     quiet = silence_fp_errors()
     try:
+        arrays = _promoted_arrays(prim, args)
+        if kernel is None or arrays[0] is not self._array:  # a cast of self: not in place
+            return False
         kernel(*arrays, **params)
     except (ValueError, TypeError):  # NumPy refuses before writing (shape, cast, read-only)
         return False
@@ -2760,6 +2766,9 @@ def _operand(value: Any) -> Any:
     if isinstance(value, Tensor):
         return value
     if isinstance(value, bool | int | float):
+        if type(value) is int and not -(1 << 63) <= value < 1 << 64:  # torch's C conversion
+            raise OverflowError("int too big to convert" if value > 0
+                                else "can't convert negative int to unsigned")
         return value
     if isinstance(value, np.generic):
         return value.item()

@@ -758,3 +758,26 @@ def test_inplace_arithmetic_outside_autograd_matches_torch(
         outcomes.append((str(tensor.dtype).split(".")[1], np.round(tensor.tolist(), 4).tolist(),
                          tensor._version, base.tolist()))
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize("scalar", [1.5, -3, 2**24 + 1, 2**63, 10**30, -(2**63) - 1, True,
+                                    1e300, -1e-320])
+@pytest.mark.parametrize("op", ["mul", "add", "sub", "div", "rsub", "radd"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_python_scalar_operands_match_torch(op: str, scalar: Any, dtype: str) -> None:
+    # the dispatcher's tensor-and-Python-number fast path, and the general promotion path
+    # beside it (huge ints, int tensors); no NumPy cast warning may leak (filterwarnings=error)
+    outcomes = []
+    for lib in (tapegrad, torch):
+        x = lib.tensor([0.5, -2.0, 3.0]).to(getattr(lib, dtype))
+        fn = {"mul": lambda t: t * scalar, "add": lambda t: t + scalar,
+              "sub": lambda t: t - scalar, "div": lambda t: t / scalar,
+              "rsub": lambda t: scalar - t, "radd": lambda t: scalar + t}
+        try:
+            result = fn[op](x)
+        except (RuntimeError, OverflowError) as error:
+            outcomes.append(type(error).__name__)
+            continue
+        values = np.asarray(result.tolist(), dtype=np.float64)
+        outcomes.append((str(result.dtype).split(".")[1], str(values.round(3).tolist())))
+    assert outcomes[0] == outcomes[1]
