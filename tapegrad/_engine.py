@@ -390,6 +390,11 @@ class _GraphTask:
         self.captured: list[Any] = []
 
 
+def grad_mode() -> bool:
+    """Whether grad mode is on (inside a vjp rule: whether the backward records a graph)."""
+    return _state.current().grad_enabled
+
+
 def _discover(roots: Sequence[Node], task: _GraphTask) -> list[Node]:
     """Count each node's incoming edges; return the nodes in post-order (children first)."""
     dependencies = task.dependencies

@@ -442,7 +442,8 @@ rsub_p = Primitive("rsub", lambda x, y, *, alpha: y - x if alpha == 1 else y - a
 mul_p = Primitive("mul", lambda x, y: x * y, vjp=(lambda g, y: g * y, lambda g, x: g * x),
                   jvp="linear", promote="all", into=lambda x, y: xp(x).multiply(x, y, out=x))
 div_p = Primitive("div", lambda x, y: x / y,
-                  vjp=(lambda g, y: g / y, lambda g, x, y: -g * x / (y * y)),
+                  # torch's form: x / y records x itself (an in-place change to x is caught)
+                  vjp=(lambda g, y: g / y, lambda g, x, y: -g * ((x / y) / y)),
                   jvp="elementwise", promote="float",
                   into=lambda x, y: xp(x).true_divide(x, y, out=x))
 
@@ -712,11 +713,17 @@ def _prod_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Ten
     g = _unsqueeze_reduced(g, shape, dim, keepdim)
     out = _unsqueeze_reduced(out, shape, dim, keepdim)
     zero = x == 0
+    zeros = int(zero.sum().item())
+    if zeros and dim is not None and shape[dim[0]] == 1:
+        return g  # torch's shortcut: the (unsqueezed) gradient itself, a view
     safe = x.masked_fill(zero, 1.0)
     others_nonzero = safe.prod_along(dim, keepdim=True)
     zeros_count = zero.sum_along(dim, keepdim=True)
     at_zero = others_nonzero.masked_fill(zeros_count != 1, 0.0)
-    return g * (out / safe).where(zero.logical_not(), at_zero)
+    result = g * (out / safe).where(zero.logical_not(), at_zero)
+    if zeros and dim is None and (zeros == 1 or _engine.grad_mode()):
+        return result.view(-1).view(shape)  # torch computes it flat, then view_as(input)
+    return result
 
 
 def _prod_jvp(t: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Tensor:
@@ -755,7 +762,8 @@ amin_p = Primitive("amin", lambda x, *, dim, keepdim: xp(x).min(x, axis=_np_dim(
 def _extreme_all_vjp(g: Tensor, x: Tensor, out: Tensor) -> Tensor:
     # max()/min(): a nan result shares the gradient among the nan inputs (torch)
     mask = x.isnan() if math.isnan(out.item()) else x == out
-    return g * mask / mask.sum()
+    # masked_fill (not a product), so a nan gradient stays off the other inputs
+    return x.new_zeros(x.shape).masked_fill(mask, g / mask.sum())
 
 
 max_all_p = Primitive("max", lambda x, *, dim, keepdim: xp(x).max(x),
@@ -1210,8 +1218,10 @@ diagonal_p: Primitive = Primitive("diagonal", _diagonal,
                        jvp="linear", view=True)
 # A regenerated view (after an in-place op on its base): ``chain`` replays it from the base.
 as_strided_p = Primitive("as_strided", lambda x, *, chain: _replay_array(x, chain),
-                         vjp=(lambda g, x_shape, chain: g._op(view_scatter_p, base_shape=x_shape,
-                                                              chain=chain),),
+                         # torch returns a view of the gradient's storage (as_strided)
+                         vjp=(lambda g, x_shape, chain: g._op(
+                             view_scatter_p, base_shape=x_shape, chain=chain).view(-1).view(
+                                 x_shape),),
                          jvp="linear", view=True)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import builtins
 import math
 import numbers
+import operator
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -626,15 +627,16 @@ def _check_operand_overlap(target: Tensor, prim: ops.Primitive, operands: Sequen
         theirs = _dense_extent(operand._array) if mine and operand._array.size else None
         if mine is None or theirs is None or not (theirs[0] < mine[1] and mine[0] < theirs[1]):
             continue
-        full = mine == theirs and operand._array.shape == target._array.shape and all(
-            a == b for a, b, size in zip(operand._array.strides, target._array.strides,
-                                         target._array.shape, strict=True) if size > 1)
+        # torch compares every stride, a size-1 dim's too
+        full = mine == theirs and operand._array.shape == target._array.shape and (
+            operand._array.strides == target._array.strides)
         if not full or id(prim) in _NO_ALIAS:
-            raise RuntimeError(
-                "unsupported operation: some elements of the input tensor and the written-to "
-                "tensor refer to a single memory location. Please clone() the tensor before "
-                "performing the operation."
-            )
+            raise RuntimeError(_PARTIAL_OVERLAP)
+
+
+_PARTIAL_OVERLAP = ("unsupported operation: some elements of the input tensor and the written-to "
+                    "tensor refer to a single memory location. Please clone() the tensor before "
+                    "performing the operation.")
 
 
 def _selected(target: Tensor, prim: ops.Primitive, others: Sequence[Any],
@@ -653,7 +655,8 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: boo
              **params: Any) -> Tensor:
     """The one funnel for mutations: check, compute, write, bump the version, rebase history.
 
-    ``check_overlap=False`` only for ``x.copy_(x)``, which torch allows even on an expand.
+    ``check_overlap=False`` only for a copy_ from the very same elements, which torch allows
+    even on an expand.
     """
     modes = _state.current()
     other_tensors = [o for o in others if isinstance(o, Tensor)]
@@ -707,6 +710,10 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: boo
             SavedTensor(o) if isinstance(o, Tensor) and o._vc is self._vc is not None else o
             for o in others)
         old_edge_tensor = self._detached_history()
+        # a view operand of self's memory goes stale with the write: torch takes its edge first
+        edge_others = tuple(
+            o._detached_history() if isinstance(o, Tensor) and o is not self
+            and o._base is not None and o._vc is self._vc else o for o in others)
     new_tangent = _inplace_tangent(self, prim, args, data, params, modes)
     if spread_write is not None:  # only the selected elements: others alias them
         np.copyto(self._array, data, where=_selected(self, prim, others, params))
@@ -714,7 +721,7 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: boo
         self._array[...] = data
     self._bump()
     if record:
-        _rebase(self, prim, old_edge_tensor, old_self, others, params, saved_others)
+        _rebase(self, prim, old_edge_tensor, old_self, edge_others, params, saved_others)
     if new_tangent is not None:
         level, tangent = new_tangent
         current = self._live_tangent(level)
@@ -1184,7 +1191,8 @@ class Tensor:
 
     @property
     def retains_grad(self) -> bool:
-        return self._retains_grad and self.grad_fn is not None
+        # torch reads the flag alone (no stale-view check; detach_ keeps it)
+        return self._retains_grad
 
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Any:
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one.
@@ -1236,13 +1244,14 @@ class Tensor:
     def detach(self) -> Tensor:
         """A tensor sharing storage and version counter, outside the graph (no tangent)."""
         out = self._alias()
-        if out._vc is None:  # torch: still an inference tensor, but it may be updated in place
+        if out._vc is None and not _state.current().inference_mode:
+            # torch: still an inference tensor, but it may be updated in place
             out._vc = _VersionCounter()
         return out
 
     def detach_(self) -> Tensor:
         """Detach this tensor from the graph in place (not allowed for views)."""
-        if _state.current().inference_mode:
+        if _state.current().inference_mode or self._is_inference:
             return self  # torch skips the autograd kernel: a no-op, even on a view
         if self._base is not None:
             raise RuntimeError(
@@ -2116,7 +2125,7 @@ class Tensor:
         target = list(_shape_arg(sizes))
         if len(target) < self.ndim:
             raise RuntimeError(
-                f"expand(torch.FloatTensor{{{list(self.shape)}}}, size={target}): the number of "
+                f"expand({_expand_type(self)}{{{list(self.shape)}}}, size={target}): the number of "
                 "sizes provided "
                 f"({len(target)}) must be greater or equal to the number of dimensions in the "
                 f"tensor ({self.ndim})"
@@ -2494,7 +2503,7 @@ class Tensor:
                 f"output with shape {list(self.shape)} doesn't match the broadcast shape "
                 f"{list(np.broadcast_shapes(src._array.shape, self._array.shape))}"
             )
-        return _inplace(self, ops.copy_p, src, check_overlap=src is not self)
+        return _inplace(self, ops.copy_p, src, check_overlap=not _same_data(self, src))
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
         _check_overloads("masked_fill_", (mask, value), "Tensor mask, Tensor value",
@@ -3207,17 +3216,95 @@ def _setitem(x: Tensor, key: Any, value: Any) -> None:
             np.array(value, dtype=x._array.dtype))
         x.index_put_(key, values)
         return
-    view = _getitem(x, single)  # a bare slice or int on a 0-d tensor has its own errors
+    # a bare slice or int on a 0-d tensor has its own errors
+    view = x if _whole(x, key) else _getitem(x, single)
     if isinstance(value, Tensor):
-        while value.ndim > view.ndim and value.shape[0] == 1:  # torch drops leading 1-dims
-            value = value[0]
-        if value.shape != view.shape:  # torch expands first: no partial-overlap check then
+        original = value
+        if value.shape != view.shape:
+            if value.ndim:  # torch's copy_to views the value without its leading 1-dims
+                sizes = list(value.shape)
+                while sizes and sizes[0] == 1:
+                    del sizes[0]
+                value = value.view(sizes)
             value = value.expand(view.shape)
-        view.copy_(value)
+        _inplace(view, ops.copy_p, value, check_overlap=_setitem_check(view, original, value))
     else:
         if _internal_overlap(view._array):  # torch copies here, which refuses an expand
             _check_writable(view, False, _state.current())
         view.fill_(value)
+
+
+def _expand_type(t: Tensor) -> str:
+    """How torch names a tensor's type in expand's error (legacy names; bool has none)."""
+    return "CPUBoolType" if t.dtype is _dtype.bool_ else "torch." + t.type().rsplit(".", 1)[-1]
+
+
+def _same_data(a: Tensor, b: Tensor) -> bool:
+    """torch's copy_ returns early, before any overlap check, for the very same elements."""
+    x, y = a._array, b._array
+    return (x.__array_interface__["data"][0] == y.__array_interface__["data"][0]
+            and x.shape == y.shape and x.strides == y.strides and x.dtype == y.dtype)
+
+
+def _whole(x: Tensor, key: tuple[Any, ...]) -> bool:
+    """Whether the key is only ``...`` and full slices: torch's setitem then writes ``x``
+    itself, not a view of it (no CopySlices)."""
+    if not x.ndim or not builtins.all(item is Ellipsis or isinstance(item, slice)
+                                      for item in key):
+        return False
+    slices = [item for item in key if item is not Ellipsis]
+    if len(slices) > x.ndim or len(key) - len(slices) > 1:
+        return False
+    before = next((i for i, item in enumerate(key) if item is Ellipsis), len(key))
+    dims = [*range(before), *range(x.ndim - (len(slices) - before), x.ndim)]
+    try:  # torch compares the bounds before wrapping negative ones: [-n:] makes a view
+        return builtins.all(
+            (item.start is None or operator.index(item.start) == 0)
+            and (item.stop is None or operator.index(item.stop) >= x.shape[dim])
+            and (item.step is None or operator.index(item.step) == 1)
+            for item, dim in zip(slices, dims, strict=True))
+    except TypeError:
+        return False
+
+
+def _setitem_check(view: Tensor, original: Tensor, value: Tensor) -> bool:
+    """torch's copy_to: a 0-d value goes to fill_ (no overlap check); another is stripped of
+    its leading 1-dims and expanded, then copy_ refuses a partial overlap comparing every
+    stride, and skips its checks for the very same elements. Whether copy_ still checks."""
+    fill = original.ndim == 0 and view.ndim > 0
+    strides = _copy_to_strides(original, view.shape)
+    x, y = view._array, value._array
+    if not fill and (x.__array_interface__["data"][0] == y.__array_interface__["data"][0]
+                     and x.dtype == y.dtype and strides == view.stride()):
+        return False
+    modes = _state.current()
+    _check_writable(view, _autograd_checks(view, (value,), modes), modes,
+                    _internal_overlap(x), autograd=False)
+    if fill:  # fill_ copies a value that aliases the target first
+        return False
+    mine = _dense_extent(x) if x.size else None
+    theirs = _dense_extent(y) if mine else None
+    if mine and theirs and theirs[0] < mine[1] and mine[0] < theirs[1] and (
+            mine != theirs or strides != view.stride()):
+        raise RuntimeError(_PARTIAL_OVERLAP)
+    return True
+
+
+def _copy_to_strides(original: Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """torch's strides for ``original`` stripped of leading 1-dims and expanded to ``shape``."""
+    if tuple(original.shape) == tuple(shape):
+        return tuple(original.stride())
+    sizes, strides = list(original.shape), list(original.stride())
+    while sizes and sizes[0] == 1:
+        del sizes[0], strides[0]
+    out: list[int] = []
+    step = 0
+    for i in range(1, len(shape) + 1):
+        size, stride = (sizes[-i], strides[-i]) if i <= len(sizes) else (1, step)
+        stride = stride if size == shape[-i] else 0
+        out.insert(0, stride)
+        step = shape[-i] * stride
+    return tuple(out)
 
 
 def _indirect_view_error(view: Tensor) -> str:

@@ -1009,3 +1009,259 @@ def test_inplace_on_a_detached_inference_tensor() -> None:
         return d.is_inference(), outcome(lambda: (d.add_(1), None)[1]), t.tolist()
 
     assert compare(scenario) == (True, None, [2.0, 2.0, 2.0])
+
+
+def test_setitem_value_overlapping_the_written_region() -> None:
+    """Soak findings: torch's setitem strips the value's leading 1-dims and expands it, then
+    copy_ refuses a partial overlap comparing every stride (a 0-d value goes to fill_,
+    which does not check); nothing is written or bumped when it refuses."""
+    keys = [np.s_[::2], np.s_[None], np.s_[:, None], np.s_[..., ::2], np.s_[:], np.s_[...],
+            np.s_[0], np.s_[:1, :1], np.s_[1:], np.s_[:1], np.s_[0, :1]]
+
+    def scenario(T):
+        results = []
+        for shape in ((1,), (3,), (1, 3), (2, 3)):
+            for key in keys:
+                for source in ("self", "first", "row", "scalar"):
+                    v = T.arange(float(np.prod(shape)), dtype=T.float64).reshape(shape)
+                    value = {"self": v, "first": v[:1], "row": v[0],
+                             "scalar": v.reshape(-1)[0]}[source]
+                    results.append((shape, key, source, outcome(
+                        lambda v=v, key=key, value=value: v.__setitem__(key, value)),
+                        v.tolist(), v._version))
+        base = T.tensor([[1.0, 2, 3], [4, 5, 6]], dtype=T.float64, requires_grad=True).neg()
+        for key in (np.s_[1:], np.s_[:1], np.s_[0], np.s_[:]):
+            wide = base.expand(2, 2, 3)
+            results.append(outcome(lambda wide=wide, key=key: wide.__setitem__(key, base)))
+            results.append(describe(base))
+        return results
+
+    compare(scenario)
+
+
+def test_setitem_with_full_slices_writes_the_tensor_itself() -> None:
+    """Soak finding: ``v[:1] = 2.0`` on a length-1 dim (or ``v[:]``, ``v[...]``) makes no
+    view in torch, so the fill's node is v's own (no CopySlices); the grad that reaches v's
+    inputs through it then does not require grad under create_graph."""
+
+    def scenario(T):
+        results = []
+        for key in (np.s_[:1], np.s_[0], np.s_[:], np.s_[...], np.s_[..., :], np.s_[-9:]):
+            v1 = T.ones((1, 3), dtype=T.float64).requires_grad_()
+            v4 = v1.neg()
+            v4[key] = 2.0
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # create_graph's reference-cycle warning
+                (v4 * v4).sum().backward(create_graph=True)
+            results.append(describe(v1.grad, version=False))
+            v1.grad = None
+        a = T.ones(1, 3)
+        wide = a.expand(2, 3)
+        for key in (np.s_[:], np.s_[...]):
+            results.append(outcome(lambda key=key: wide.__setitem__(key, 1.0)))
+            results.append(outcome(lambda key=key: wide.__setitem__(key, wide)))
+            results.append(a._version)
+        return results
+
+    compare(scenario)
+
+
+def test_detach_of_an_inference_tensor() -> None:
+    """Soak findings: ``detach_`` of an inference tensor skips torch's autograd kernel (a
+    no-op, requires_grad kept, no view error); ``detach()`` inside inference mode stays an
+    inference tensor that refuses in-place updates outside it."""
+
+    def scenario(T):
+        with T.inference_mode():
+            a = T.tensor([1.0, 2.0]).requires_grad_()
+            view = a[:1]
+            b = T.tensor([1.0, 2.0])
+            d = b.detach()
+        with T.no_grad():
+            first = outcome(lambda: a.detach_().requires_grad)
+        return (first, a.requires_grad, outcome(lambda: view.detach_().requires_grad),
+                d.is_inference(), outcome(lambda: (d.zero_(), None)[1]),
+                outcome(lambda: (b.detach().zero_(), None)[1]), b.tolist())
+
+    compare(scenario)
+
+
+def test_retains_grad_of_a_stale_view_and_after_detach_() -> None:
+    """Soak finding: torch's ``retains_grad`` reads the flag alone: no error for a view made
+    stale by an in-place op on its base, and still True after ``detach_``."""
+
+    def scenario(T):
+        v0 = T.tensor([0.13, -0.13, 0.64], dtype=T.float64).requires_grad_()
+        v1, _, _ = v0.split(1, 0)
+        with T.no_grad():
+            v1.retain_grad()
+            v0.zero_()
+        x = v0.neg()
+        x.retain_grad()
+        x.detach_()
+        return (outcome(lambda: v1.retains_grad), outcome(lambda: v1.grad), x.retains_grad,
+                x.is_leaf)
+
+    compare(scenario)
+
+
+def test_inplace_operand_overlap_compares_size_one_strides() -> None:
+    """Soak finding (3-min soak, seed 7): torch's partial-overlap check compares every stride,
+    so ``v[..., ::2].add_(v)`` on a length-1 ``v`` refuses (stride 2 against 1)."""
+
+    def scenario(T):
+        v = T.tensor([0.13], dtype=T.float64)
+        a, b, c = T.ones(2, 1), T.ones(1, 3), T.ones(3, 1)
+        return [outcome(lambda f=f: (f(), None)[1]) for f in (
+            lambda: v[..., ::2].add_(v), lambda: v.add_(v[::2]), lambda: a[:, :1].mul_(a),
+            lambda: a.t().mul_(a.t()), lambda: b.view(3, 1).t().mul_(b),
+            lambda: b.unsqueeze(0)[0].mul_(b), lambda: c.select(1, 0).unsqueeze(1).mul_(c),
+            lambda: c.diagonal().mul_(c[:1, 0]))] + [v._version, a._version, b._version]
+
+    compare(scenario)
+
+
+def test_inplace_with_a_multi_output_view_of_self_as_operand() -> None:
+    """Soak finding (3-min soak, seed 7): ``x.add_(y)`` with ``y`` a chunk of ``x`` records
+    y's edge before the write (torch), not after, when y has gone stale."""
+
+    def scenario(T):
+        a = T.tensor([[1.0, 2, 3], [4, 5, 6]], dtype=T.float64, requires_grad=True)
+        x = a.sum(0)
+        (y,) = x.chunk(1, 0)
+        x.add_(y)
+        (g,) = T.autograd.grad(x.sum(), [a])
+        return describe(x), describe(g, version=False), outcome(lambda: y.grad_fn)
+
+    compare(scenario)
+
+
+# -- soak B findings ---------------------------------------------------------------------------
+def test_min_gradient_with_a_nan_upstream_stays_on_the_minimum() -> None:
+    """torch's max()/min() backward fills the gradient in at the extremes (masked_fill), so a
+    nan upstream gradient does not reach the other inputs; found by the soak."""
+
+    def scenario(T):
+        x = T.tensor([0.13, -0.13, 0.64], dtype=T.float64).requires_grad_()
+        w = T.tensor(0.13, dtype=T.float64).requires_grad_()
+        (x.min() ** w).backward()  # d/d(min) of (-0.13) ** 0.13 is nan
+        g, = T.autograd.grad(x.max() * w, [x], create_graph=True)
+        # versions: torch fills a fresh buffer in place (version 1), an engine detail
+        return describe(x.grad, False), describe(g, False), type(g.grad_fn).__name__
+
+    compare(scenario)
+
+
+def test_prod_gradient_of_a_size_one_dim_or_a_full_reduction_with_zeros() -> None:
+    """With a zero in the input torch returns the gradient itself for a size-1 dim, and
+    computes a full prod's gradient flat then views it as the input (both views)."""
+
+    def scenario(T):
+        found = []
+        for args in [(), (0,), (0, True), (1,)]:
+            for values in ([[2.0, 1.0, 0.0]], [[2.0, 0.0, 0.0]], [[2.0, 1.0, 3.0]]):
+                for create_graph in (False, True):
+                    x = T.tensor(values, dtype=T.float64).requires_grad_()
+                    g, = T.autograd.grad(x.prod(*args).sum(), [x], create_graph=create_graph)
+                    found.append((describe(g), g._is_view(), type(g.grad_fn).__name__))
+        return found
+
+    compare(scenario)
+
+
+def test_divisor_gradient_records_the_dividend() -> None:
+    """torch's div backward for the divisor is -g * ((x / y) / y): a create_graph gradient
+    saves x itself, so modifying x afterwards makes its backward fail."""
+
+    def scenario(T):
+        x = T.tensor([0.13, -0.13, 0.64], dtype=T.float64)
+        y = T.tensor([0.5, 2.0, -1.0], dtype=T.float64).requires_grad_()
+        g, = T.autograd.grad((x / y).sum(), [y], create_graph=True)
+        with T.no_grad():
+            x.zero_()
+        return describe(g), outcome(lambda: g.sum().backward())
+
+    compare(scenario)
+    x = tapegrad.tensor([0.3, -1.2], dtype=tapegrad.float64)
+    y = tapegrad.tensor([0.7, 1.9], dtype=tapegrad.float64, requires_grad=True)
+    assert tapegrad.autograd.gradcheck(lambda y: tapegrad.autograd.grad(
+        (x / y).sum(), [y], create_graph=True)[0], (y,))
+
+
+def test_the_harness_reads_a_zero_tensor_gradient() -> None:
+    """torch's autograd.grad can return a ZeroTensor (abs's second derivative), which
+    refuses a plain .numpy(); the harness reads it as zeros."""
+    program = _program("v0 = T.tensor([0.13, -0.13, 0.64], dtype=T.float64).requires_grad_()",
+                       "v1 = v0.abs()",
+                       "v2 = T.autograd.grad(v1.sum(), [v0], create_graph=True)[0]",
+                       "v3 = T.autograd.grad(v2.sum(), [v0], allow_unused=True)")
+    assert check(program) is None
+    x = torch.tensor([0.13, -0.13], requires_grad=True)
+    g, = torch.autograd.grad(x.abs().sum(), [x], create_graph=True)
+    h, = torch.autograd.grad(g.sum(), [x])
+    assert h._is_zerotensor()  # what the harness must read
+    assert describe(h)[0] == [0.0, 0.0]
+
+
+def test_the_harness_ignores_torch_once_per_process_warnings() -> None:
+    """torch warns once per process about a .grad that breaks the gradient layout contract
+    (a transposed leaf) and about backward(create_graph=True): not compared."""
+    program = _program(
+        "v0 = T.zeros((0, 2), dtype=T.float64).transpose(-1, -2).requires_grad_()",
+        "v0.backward(T.ones_like(v0))",
+        "v1 = T.tensor([[1.0, 2.0], [3.0, 4.0]]).t().requires_grad_()",
+        "v1.sum().backward(create_graph=True)")
+    assert check(program) is None
+    assert check(program) is None
+
+
+def test_the_harness_restores_an_inference_grad_another_name_holds() -> None:
+    """torch accumulates into an inference .grad before refusing outside inference mode
+    (B64); the harness writes the old values back into that buffer, which other names may
+    hold, so both runs continue from the same data."""
+    leaf = "T.tensor([0.13, -0.13, 0.64], dtype=T.float64).requires_grad_()"
+    program = Program((
+        Step("eval", leaf, ("v0",), family="leaf"),
+        Step("enter", "T.inference_mode()", family="mode"),
+        Step("eval", "v0.backward(T.ones_like(v0))", (), ("v0",), family="backward"),
+        Step("eval", "v0.grad", ("v1",), ("v0",), family="autograd"),
+        Step("exit", "", family="mode"),
+        Step("eval", "v0.sum().backward()", (), ("v0",), family="backward"),
+    ))
+    assert check(program) is None
+
+
+def test_gradient_through_a_regenerated_view_is_a_view() -> None:
+    """A view made before its base started requiring grad is regenerated (AsStridedBackward0)
+    after an in-place write; torch hands its base the gradient as a view of the storage."""
+
+    def scenario(T):
+        found = []
+        for shape in [(3,), (2, 3), ()]:
+            for create_graph in (False, True):
+                base = T.zeros(shape, dtype=T.float64)
+                view = base.reshape(-1)
+                base[...] = 2.0
+                base.requires_grad_()
+                g, = T.autograd.grad((view * view).sum(), [base], create_graph=create_graph)
+                found.append((describe(g, False), g._is_view(), g.stride()))
+        return found
+
+    compare(scenario)
+
+
+def test_setitem_value_with_leading_unit_dims_gradient_is_a_view() -> None:
+    """torch's setitem (copy_to) views a value whose shape differs as its shape without the
+    leading 1-dims before expanding it, so that value's gradient comes back through a view."""
+
+    def scenario(T):
+        found = []
+        for shape in [(1,), (1, 3), (1, 1, 3)]:
+            x = T.zeros(2, 3)
+            v = T.ones(shape, requires_grad=True)
+            x[0] = v
+            g, = T.autograd.grad(x.sum(), [v])
+            found.append((describe(g, False), g._is_view()))
+        return found
+
+    compare(scenario)

@@ -152,7 +152,8 @@ TENSOR_BINARY = ("T.maximum({a}, {b})", "T.minimum({a}, {b})", "{a} ** {b}")
 SCALAR_BINARY = ("{a} ** 2", "{a} ** 3", "{a} ** 0.5", "{a} ** -1", "{a}.pow(0)", "2 ** {a}",
                  "{s} - {a}", "{s} / {a}", "{a} * {s}", "{a} + {s}", "{a} / {s}",
                  "{a}.masked_fill({a} > 0.5, {s})", "T.where({a} > 0, {a}, {s})",
-                 "{a}.clamp({a}.detach().mean(), None)")
+                 # a tensor bound; exact (a float32 mean's rounding depends on summation order)
+                 "{a}.clamp(T.tensor(0.5), None)")
 REDUCE_DIM = ("sum({d}, keepdim={k})", "mean({d}, keepdim={k})", "amax({d}, keepdim={k})",
               "amin({d}, keepdim={k})", "prod({d}, keepdim={k})", "logsumexp({d}, keepdim={k})",
               "var({d}, keepdim={k})", "std({d}, keepdim={k})", "sum([{d}], keepdim={k})",
@@ -832,6 +833,10 @@ class _Builder:
         if op == "bad_hook" and self.coin(50):
             op = "dtype_hook"
         if "hook" in op and self.avoid("hook_none_grad", x.multi_out):
+            op = "retain_grad"
+        # an autograd.grad result (is_view, layout not agreed) is a view in torch after an mm
+        if op == "detach_" and self.avoid("matmul_grad_layout", x.is_view and not x.agree and any(
+                step.family == "matmul" for step in self.steps)):
             op = "retain_grad"
         if op == "grab_grad":
             leaves = [s for s in self.slots if s.leaf]

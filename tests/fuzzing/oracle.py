@@ -48,7 +48,9 @@ def describe(t: Any, version: bool = True) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         grad_fn = outcome(lambda: t.grad_fn)
-        values = np.asarray(np.asarray(t.detach().numpy(), dtype=np.float64).round(5))
+        zero = getattr(t, "_is_zerotensor", lambda: False)()  # torch's ZeroTensor refuses .numpy()
+        array = np.zeros(tuple(t.shape)) if zero else t.detach().numpy()
+        values = np.asarray(np.asarray(array, dtype=np.float64).round(5))
         flat = values.astype(object).reshape(-1)
         flat[np.isnan(values).reshape(-1)] = "nan"  # so that nan == nan
         return (
