@@ -23,6 +23,7 @@ from tests.fuzzing import Program, Step, first_difference, programs, run
 from tests.fuzzing.generator import KNOWN_BUGS
 from tests.fuzzing.oracle import compare, describe, on_both, outcome, warned
 from tests.fuzzing.runner import CI_SETTINGS, FuzzFailure, assert_agrees, check
+from tests.test_function import make_double_
 
 torch = pytest.importorskip("torch")
 
@@ -630,17 +631,7 @@ def test_a_leaf_given_a_node_refuses_its_old_gradient() -> None:
 
 def test_function_marking_a_view_leaf_or_its_views_dirty() -> None:
     def scenario(T):
-        class Double(T.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                x.mul_(2)
-                ctx.mark_dirty(x)
-                return x
-
-            @staticmethod
-            def backward(ctx, g):
-                return g * 2
-
+        Double = make_double_(T)  # doubles its input in place and marks it dirty
         x = T.ones(3, requires_grad=True)
         with T.no_grad():
             quiet = x[0:2]  # a leaf requiring grad, through its base
