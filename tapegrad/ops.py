@@ -1017,8 +1017,21 @@ def _matmul(a: Any, b: Any) -> Any:
     return xp(a).matmul(a, b)
 
 
-mm_p = Primitive("mm", _matmul, vjp=(lambda g, b: g.mm(b.t()), lambda g, a: a.t().mm(g)),
-                 jvp="linear")
+def _mm(a: Any, b: Any, *, column_major: tuple[bool, bool]) -> Any:
+    return _matmul(a, b)
+
+
+# torch gives a column-major operand (strides (1, rows)) its gradient as a transposed product,
+# a view in the operand's own layout; ``column_major`` is each operand's layout at forward time.
+def _mm_grad_a(g: Tensor, b: Tensor, column_major: tuple[bool, bool]) -> Tensor:
+    return b.mm(g.t()).t() if column_major[0] else g.mm(b.t())
+
+
+def _mm_grad_b(g: Tensor, a: Tensor, column_major: tuple[bool, bool]) -> Tensor:
+    return g.t().mm(a).t() if column_major[1] else a.t().mm(g)
+
+
+mm_p = Primitive("mm", _mm, vjp=(_mm_grad_a, _mm_grad_b), jvp="linear")
 bmm_p = Primitive("bmm", _matmul, vjp=(lambda g, b: g.bmm(b.mT), lambda g, a: a.mT.bmm(g)),
                   jvp="linear")
 matmul_p = Primitive("matmul", _matmul,

@@ -1998,7 +1998,8 @@ class Tensor:
         if other.ndim != 2:
             raise RuntimeError("mat2 must be a matrix")
         _check_matmul_shapes(self, other)
-        return _apply(ops.mm_p, self, other)
+        return _apply(ops.mm_p, self, other,
+                      column_major=(_column_major(self._array), _column_major(other._array)))
 
     def bmm(self, other: Tensor) -> Tensor:
         if self.ndim != 3 or other.ndim != 3:
@@ -2770,6 +2771,12 @@ class device:  # noqa: N801 (torch's name)
 
 
 # ----------------------------------------------------------------------------- argument helpers
+def _column_major(array: np.ndarray) -> bool:
+    """torch's test for a column-major matrix: strides (1, rows), in elements."""
+    item = array.itemsize
+    return array.strides[0] == item and array.strides[1] == item * array.shape[0]
+
+
 def _operand(value: Any) -> Any:
     """A binary op's other operand: a Tensor, or a Python number kept "weak" for promotion."""
     if isinstance(value, Tensor):

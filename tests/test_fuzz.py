@@ -340,7 +340,6 @@ def test_autograd_grad_returns_views_like_torch() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: mm's gradients ignore column-major inputs")
 def test_gradient_layout_of_a_column_major_matmul_operand() -> None:
     """torch computes the gradient of a column-major (transposed) ``mm`` operand as a
     transposed product, so it comes out as a view in the operand's layout."""
@@ -351,7 +350,26 @@ def test_gradient_layout_of_a_column_major_matmul_operand() -> None:
         c = T.arange(6.0).reshape(2, 3).t().requires_grad_()
         ga, gb = T.autograd.grad((a @ b).sum(), [a, b])
         (gc,) = T.autograd.grad((a @ c).sum(), [c])
-        return [(g._is_view(), g.stride()) for g in (ga, gb, gc)]
+        base = T.arange(30.0).reshape(5, 6)
+        # not column-major for torch: strided columns, sliced rows, a (k, 1) column
+        odd = [base.t()[:, ::2], base.t()[:3], T.ones(3, 1), T.ones(3, 1).t()]
+        leaves = [o.detach().requires_grad_() for o in odd]
+        grads = [T.autograd.grad((o @ T.ones(o.shape[1], 2)).sum(), [o])[0] for o in leaves]
+        return [(g._is_view(), g.stride(), g.tolist()) for g in (ga, gb, gc, *grads)]
+
+    compare(scenario)
+
+
+@pytest.mark.xfail(strict=True, reason="core bug: batched matmul gradients are not views")
+def test_gradients_through_a_batched_matmul_are_views_like_torch() -> None:
+    """torch runs a batched matmul as expand + reshape + bmm, so an operand's gradient comes
+    back through a reshape: a view where tapegrad's matmul rule gives a fresh tensor."""
+
+    def scenario(T):
+        a = T.ones(2, 1, 3, requires_grad=True)
+        b = T.ones(2, 3, 2, requires_grad=True)
+        ga, gb = T.autograd.grad((a @ b).sum(), [a, b])
+        return [(g._is_view(), g.stride()) for g in (ga, gb)]
 
     compare(scenario)
 
