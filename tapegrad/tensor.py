@@ -179,7 +179,13 @@ def _apply(prim: ops.Primitive, *args: Any, **params: Any) -> Any:
 
     Returns a Tensor, or a tuple of Tensors for multi-output primitives.
     """
-    data = _forward(prim, args, params)
+    try:
+        data = _forward(prim, args, params)
+    except (IndexError, RuntimeError):
+        for arg in args:
+            if isinstance(arg, Tensor):
+                _stale_view_first(arg)
+        raise
     if type(data) is np.ndarray and not prim.view:  # strides as torch gives them
         ndim = data.ndim  # (0-d and contiguous 1-d results, the tiny-op case, are already)
         if ndim > 1 or (ndim == 1 and not data.flags.c_contiguous):
@@ -2704,6 +2710,49 @@ class Tensor:
 
 
 # ----------------------------------------------------------------------------- helper records
+def _stale_view_first(tensor: Tensor) -> None:
+    """Raise a stale view's error, if it has one, before an op's argument error (torch).
+
+    torch's autograd kernels collect their inputs' edges, regenerating a stale view's node (and
+    raising for a view that may not be modified in place), before the op checks its arguments.
+    Called only on the error path, so the hot path pays nothing.
+    """
+    if tensor._base is not None and _state.current().grad_enabled:
+        try:
+            tensor.grad_fn  # noqa: B018 -- regenerates a stale view, or raises its error
+        except RuntimeError as stale:
+            raise stale from None
+
+
+def _stale_view_first_method(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a differentiable Tensor method that checks its own arguments before ``_apply``."""
+
+    def checked(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (IndexError, RuntimeError):  # numpy's AxisError is an IndexError
+            _stale_view_first(self)
+            raise
+
+    checked.__name__ = method.__name__
+    checked.__qualname__ = method.__qualname__
+    checked.__doc__ = method.__doc__
+    checked.__wrapped__ = method  # type: ignore[attr-defined]
+    return checked
+
+
+# Differentiable methods whose argument checks run before ``_apply`` (torch's composite ops, such
+# as narrow, flatten, movedim, chunk and unflatten, check their arguments first: not listed).
+for _name in (
+    "sum", "mean", "prod", "var", "std", "amax", "amin", "max", "min", "logsumexp", "norm",
+    "cumsum", "softmax", "log_softmax", "view", "reshape", "permute", "transpose", "swapaxes",
+    "swapdims", "expand", "squeeze", "unsqueeze", "select", "unbind", "split", "diagonal",
+    "flip", "roll", "repeat", "gather", "scatter", "index_select", "index_add", "sort", "topk",
+):
+    setattr(Tensor, _name, _stale_view_first_method(getattr(Tensor, _name)))
+del _name
+
+
 class MinMax(tuple[Any, ...]):
     """``(values, indices)`` as returned by ``max(dim)`` / ``min(dim)``."""
 

@@ -615,18 +615,32 @@ def test_setitem_on_a_stale_no_grad_view() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: argument errors before the stale-view error")
 def test_ops_on_a_stale_no_grad_view_refuse_before_checking_arguments() -> None:
-    """torch collects an op's input edges (regenerating a stale view) before running it."""
+    """torch collects an op's input edges (regenerating a stale view) before running it.
+
+    Composite ops (narrow, flatten, movedim) check their arguments first; without grad mode
+    nothing is collected, so the argument errors come first.
+    """
 
     def scenario(T):
         x = T.ones(2, 3, requires_grad=True)
         with T.no_grad():
             v = x[:]
             x.mul_(2)
-        return [outcome(lambda op=op: op(v)) for op in (
+        ops = (
             lambda v: v.sum(5), lambda v: v.transpose(0, 5), lambda v: v.select(0, 7),
-            lambda v: v.index_select(0, T.tensor([5])), lambda v: v.view(7))]
+            lambda v: v.index_select(0, T.tensor([5])), lambda v: v.view(7),
+            lambda v: v.mean(5), lambda v: v.amax(5), lambda v: v.max(5), lambda v: v.sum((0, 0)),
+            lambda v: v.narrow(5, 0, 1), lambda v: v.narrow(0, 0, 9), lambda v: v.unsqueeze(5),
+            lambda v: v.permute(0, 5), lambda v: v.permute(0, 0), lambda v: v.reshape(7),
+            lambda v: v.expand(4), lambda v: v.expand(4, 3), lambda v: v.squeeze(5),
+            lambda v: v.flatten(5), lambda v: v.movedim(5, 0), lambda v: v.split(1, 5),
+            lambda v: v.softmax(5), lambda v: v.gather(5, T.zeros(2, 3, dtype=T.long)),
+            lambda v: v + T.ones(4))
+        with_grad = [outcome(lambda op=op: op(v)) for op in ops]
+        with T.no_grad():
+            without = [outcome(lambda op=op: op(v)) for op in ops]
+        return with_grad, without
 
     compare(scenario)
 

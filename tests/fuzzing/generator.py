@@ -91,8 +91,6 @@ class Slot:
 # include_known=True)`` generates them again, to check that they are still there.
 KNOWN_BUGS = {
     "hook_none_grad": "test_failures.py::test_hooks_on_outputs_without_a_gradient",
-    "stale_view_precedence":
-        "test_fuzz.py::test_ops_on_a_stale_no_grad_view_refuse_before_checking_arguments",
     "batched_matmul_grad_view":
         "test_fuzz.py::test_gradients_through_a_batched_matmul_are_views_like_torch",
     # not a tapegrad bug: torch's own (see the test)
