@@ -1110,7 +1110,44 @@ def _view_shape(x: Any, shape: tuple[int, ...]) -> Any:
             "view size is not compatible with input tensor's size and stride (at least one "
             "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
         ) from None
+    item = x.itemsize
+    wanted = _view_strides(x.shape, tuple(s // item for s in x.strides), out.shape)
+    strides = _contiguous_strides(out) if wanted is None else tuple(s * item for s in wanted)
+    if out.strides != strides:  # NumPy picks other strides for size-1 dims
+        out = xp(x).lib.stride_tricks.as_strided(out, strides=strides)
     return out
+
+
+def _view_strides(old_shape: tuple[int, ...], old_strides: tuple[int, ...],
+                  new_shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The strides torch gives a view of ``new_shape`` (in elements; the view must exist;
+    None: contiguous, torch's choice for a reshaped empty tensor).
+
+    Dims of the old shape are grouped into chunks that are contiguous with each other; each
+    chunk is refilled from its innermost stride, and size-1 dims take the stride they would
+    have there (NumPy keeps others).
+    """
+    if not old_shape:
+        return (1,) * len(new_shape)
+    numel = math.prod(old_shape)
+    if numel == 0:
+        return tuple(old_strides) if tuple(old_shape) == tuple(new_shape) else None
+    new_strides = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk_stride = old_strides[-1]
+    tensor_numel = view_numel = 1
+    for tensor_d in range(len(old_shape) - 1, -1, -1):
+        tensor_numel *= old_shape[tensor_d]
+        if tensor_d == 0 or (old_shape[tensor_d - 1] != 1
+                             and old_strides[tensor_d - 1] != tensor_numel * chunk_stride):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * chunk_stride
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if tensor_d > 0:
+                chunk_stride = old_strides[tensor_d - 1]
+                tensor_numel = view_numel = 1
+    return tuple(new_strides)
 
 
 view_p = Primitive("view", lambda x, *, shape: _view_shape(x, shape),

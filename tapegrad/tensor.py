@@ -1349,7 +1349,8 @@ class Tensor:
     def stride(self, dim: int | None = None) -> Any:
         array = self._array
         if array.size == 0:  # NumPy reports zeros; torch reports contiguous strides
-            strides = tuple(int(math.prod(array.shape[i + 1:])) for i in range(array.ndim))
+            strides = tuple(int(math.prod(max(n, 1) for n in array.shape[i + 1:]))
+                            for i in range(array.ndim))
         else:
             strides = tuple(s // array.itemsize for s in array.strides)
         return strides if dim is None else strides[_wrap_dim(dim, self._array.ndim)]

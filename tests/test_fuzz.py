@@ -1288,3 +1288,21 @@ def test_setitem_value_with_leading_unit_dims_gradient_is_a_view() -> None:
         return found
 
     compare(scenario)
+
+
+def test_views_give_size_one_dims_torch_strides() -> None:
+    """torch refills a view's strides chunk by chunk, size-1 dims included; NumPy keeps other
+    strides there. Found by the soak: v0.view_as(v0) of a transposed (1, 3) tensor is not the
+    same layout in torch, so in-place ops with it as operand raise its overlap error."""
+
+    def scenario(T):
+        column = T.tensor([[0.13], [-0.13], [0.64]], dtype=T.float64)
+        row = column.transpose(-1, -2)
+        same = row.view_as(row)
+        grid = T.arange(24.0).reshape(2, 3, 4).permute(2, 0, 1)[:, :1]
+        views = [same, row.view(3), row.view(3, 1), row.view(1, 1, 3), grid.view(4, 1, 3),
+                 grid[:1].view(1, 3), T.zeros(0, 2).view(1, 0), T.zeros(0, 2).view(2, 0, 1)]
+        return ([v.stride() for v in views], outcome(lambda: row.clamp_(same, None)),
+                outcome(lambda: row.add_(same)), outcome(lambda: row.add_(row.view(1, 3))))
+
+    compare(scenario)
