@@ -456,12 +456,13 @@ def _pow_base_vjp(g: Tensor, x: Tensor, y: Any) -> Tensor:
 
 
 def _pow_exponent_vjp(g: Tensor, x: Any, y: Tensor, out: Tensor) -> Tensor:
-    # torch masks 0 ** y (y >= 0) to a zero gradient instead of nan
+    # torch masks the factor of 0 ** y (y >= 0) to zero instead of nan, then multiplies by g
+    # (so a nan gradient stays nan)
     if not hasattr(x, "shape"):  # Python base
         log_x = math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
-        result = g * out * log_x
-        return result.masked_fill(y >= 0, 0.0) if x == 0 else result
-    return (g * out * x.log()).masked_fill((x == 0).logical_and(y >= 0), 0.0)
+        factor = out * log_x
+        return g * (factor.masked_fill(y >= 0, 0.0) if x == 0 else factor)
+    return g * (out * x.log()).masked_fill((x == 0).logical_and(y >= 0), 0.0)
 
 
 def _pow(x: Any, y: Any) -> Any:
@@ -1192,7 +1193,15 @@ squeeze_dim_p = Primitive("squeeze", lambda x, *, dim: x.squeeze(axis=dim),
                           vjp=(lambda g, x_shape: g if g.shape == x_shape else
                                g.reshape(x_shape),), jvp="linear",
                           view=True, node_name="SqueezeBackward1")
-unsqueeze_p = Primitive("unsqueeze", lambda x, *, dim: xp(x).expand_dims(x, dim),
+def _unsqueeze(x: Any, *, dim: int) -> Any:
+    # torch's stride for the new dim: size * stride of the dim it lands before (1 at the end)
+    shape, strides = list(x.shape), list(x.strides)
+    strides.insert(dim, x.itemsize if dim >= x.ndim else shape[dim] * strides[dim])
+    shape.insert(dim, 1)
+    return xp(x).lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
+
+
+unsqueeze_p = Primitive("unsqueeze", _unsqueeze,
                         vjp=(lambda g, dim: g.squeeze(dim),), jvp="linear", view=True)
 
 
@@ -1703,6 +1712,10 @@ def result_layout(prim: Primitive, args: Any, out: Any, params: dict[str, Any]) 
         return xp(out).ascontiguousarray(out)
     if 1 in out.shape:  # NumPy keeps any stride for a size-1 dim
         wanted = _contiguous_strides(out)
+        source = getattr(args[0], "_array", None) if self_only else None
+        if source is not None and source.shape == out.shape:
+            # torch's preserve format keeps a dense self's strides, size-1 dims' included
+            wanted = tuple(s // source.itemsize * out.itemsize for s in source.strides)
         if out.strides != wanted:
             return xp(out).lib.stride_tricks.as_strided(out, strides=wanted)
     return out

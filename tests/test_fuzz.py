@@ -1306,3 +1306,32 @@ def test_views_give_size_one_dims_torch_strides() -> None:
                 outcome(lambda: row.add_(same)), outcome(lambda: row.add_(row.view(1, 3))))
 
     compare(scenario)
+
+
+def test_clone_like_results_keep_size_one_strides_of_self() -> None:
+    """Found by the soak: index_put (clone + write) of a transposed (1, 3) tensor keeps its
+    (1, 1) strides in torch (preserve format), so v[None] = v raises torch's overlap error."""
+
+    def scenario(T):
+        row = T.tensor([[0.13], [-0.13], [0.64]], dtype=T.float64).transpose(-1, -2)
+        put = row.index_put((T.tensor([0]),), T.tensor(2.0, dtype=T.float64))
+        copies = [put, row.clone(), row.to(T.float32), put[None], row.unsqueeze(1)]
+        return [c.stride() for c in copies], outcome(lambda: put.__setitem__(None, put))
+
+    compare(scenario)
+
+
+def test_pow_exponent_gradient_keeps_a_nan_upstream_gradient() -> None:
+    """Found by the soak: at 0 ** y (y >= 0) torch zeroes the factor, not the product, so a nan
+    gradient arriving there stays nan."""
+
+    def scenario(T):
+        x = T.tensor([0.0, 0.0, 1.0], dtype=T.float64, requires_grad=True)
+        y = x ** x
+        z = T.tensor([0.13, -0.13, 0.64], dtype=T.float64, requires_grad=True) ** y
+        base = T.tensor([0.0, 2.0], dtype=T.float64, requires_grad=True)
+        w = (0.0 ** base) * T.tensor([float("nan"), 1.0], dtype=T.float64)
+        return str(([g.tolist() for g in T.autograd.grad(z.sum(), [x, y])],
+                    T.autograd.grad(w.sum(), [base])[0].tolist()))
+
+    compare(scenario)
