@@ -1180,8 +1180,10 @@ def _expand(x: Any, *, shape: tuple[int, ...]) -> Any:
     return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
 
 
-expand_p = Primitive("expand", _expand,
-                     vjp=(lambda g: g,), jvp="linear", view=True)
+expand_p = Primitive("expand", _expand,  # (the engine sums g to the input's shape; torch's
+                     # sum_to of a 0-d input is a fresh sum, not g itself)
+                     vjp=(lambda g, x_shape: g.sum() if not x_shape else g,), jvp="linear",
+                     view=True)
 squeeze_p = Primitive("squeeze", lambda x, *, dim: x.squeeze(axis=dim),  # no-op: g itself (torch)
                       vjp=(lambda g, x_shape: g if g.shape == x_shape else g.reshape(x_shape),),
                       jvp="linear", view=True)

@@ -1277,7 +1277,9 @@ class Tensor:
         """This tensor's values with no autograd history and a fresh version counter."""
         out = Tensor.__new__(Tensor)
         out._init(self._array)
-        out._is_inference = self._is_inference  # with a counter of its own, as torch
+        out._is_inference = self._is_inference  # with a counter of its own, as torch,
+        if self._is_inference and _state.current().inference_mode:
+            out._vc = None  # except inside inference mode: a true inference tensor there
         return out
 
     @data.setter

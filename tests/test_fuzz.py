@@ -999,19 +999,21 @@ def test_copies_of_an_inference_tensor_requiring_grad() -> None:
 
 def test_mean_of_an_inference_tensor_requiring_grad() -> None:
     """Proposed deliberate difference (for the README): torch 2.13 refuses ``mean``, ``var``,
-    ``std``, ``logsumexp`` and ``abs`` of an inference tensor that requires grad, outside
-    inference mode, with an internal "<op>(): functions with out=... arguments" error (they
-    are built on out= variants); tapegrad computes them, as torch does ``sum``. This test
-    notices when either side changes."""
+    ``std``, ``logsumexp``, ``abs`` and ``number ** x`` of an inference tensor that requires
+    grad, outside inference mode, with an internal "<op>(): functions with out=... arguments"
+    error (they are built on out= variants); tapegrad computes them, as torch does ``sum``.
+    This test notices when either side changes."""
 
     def scenario(T):
         with T.inference_mode():
             x = T.tensor([0.5, -0.5, 1.5], dtype=T.float64).requires_grad_()
         return [outcome(lambda f=f: describe(f(x))) for f in
                 (lambda t: t.mean(0), lambda t: t.var(), lambda t: t.sum(0),
-                 lambda t: t.abs(), lambda t: t.logsumexp(0))]
+                 lambda t: t.abs(), lambda t: t.logsumexp(0), lambda t: 2 ** t)]
 
     ours, theirs = on_both(scenario)
+    assert theirs[5][1].startswith("pow(): functions with out=")  # found by the final soak
+    assert not isinstance(ours[5][0], str)
     assert theirs[0][1].startswith("sum(): functions with out=... arguments")
     assert ours[0] == (0.5, (), "float64", False, False, 0)
     assert ours[2][:5] == theirs[2][:5]  # (torch builds its sum in place: version 1)
@@ -1333,5 +1335,23 @@ def test_pow_exponent_gradient_keeps_a_nan_upstream_gradient() -> None:
         w = (0.0 ** base) * T.tensor([float("nan"), 1.0], dtype=T.float64)
         return str(([g.tolist() for g in T.autograd.grad(z.sum(), [x, y])],
                     T.autograd.grad(w.sum(), [base])[0].tolist()))
+
+    compare(scenario)
+
+
+def test_found_by_the_last_soak_data_in_inference_mode_and_0d_sum_gradient() -> None:
+    """x.data of an inference tensor taken inside inference mode is a true inference tensor
+    (zero_() outside refuses); the gradient of sum/expand_as of a 0-d tensor is the incoming
+    gradient itself, not a view."""
+
+    def scenario(T):
+        leaf = T.tensor([0.13, -0.13, 0.64], dtype=T.float64).requires_grad_()
+        with T.inference_mode():
+            inner = leaf.neg().data
+        scalar = T.tensor(0.13, dtype=T.float64).requires_grad_()
+        (grad,) = T.autograd.grad(scalar.expand_as(scalar).sum(), [scalar])
+        (plain,) = T.autograd.grad(scalar.sum(), [scalar])
+        return (outcome(lambda: inner.zero_().tolist()), grad._is_view(), plain._is_view(),
+                describe(grad))
 
     compare(scenario)
