@@ -398,7 +398,12 @@ def _clamp_vjp(g: Tensor, x: Tensor, min: Any, max: Any) -> Tensor:
     if max is not None:
         upper = x <= max
         mask = upper if mask is None else mask.logical_and(upper)
-    return g if mask is None else g * mask
+    return g if mask is None else _gate(g, mask)
+
+
+def _gate(g: Tensor, mask: Tensor) -> Tensor:
+    """torch's where(mask, g, 0): a nan gradient outside the mask is dropped, not nan * 0."""
+    return g.masked_fill(mask.logical_not(), 0.0)
 
 
 clamp_p = Primitive("clamp", _clamp, vjp=(_clamp_vjp,), jvp="elementwise", promote="all",
@@ -413,9 +418,9 @@ def _clamp_tensor(x: Any, low: Any, high: Any) -> Any:
 # clamp(min=Tensor, max=Tensor): a missing bound is passed as -inf / inf (torch's ClampBackward0)
 clamp_tensor_p = Primitive(
     "clamp", _clamp_tensor,
-    vjp=(lambda g, x, low, high: g * (x >= low).logical_and(x <= high),
-         lambda g, x, low: g * (x < low),
-         lambda g, x, low, high: g * (x > high).logical_and(x >= low)),
+    vjp=(lambda g, x, low, high: _gate(g, (x >= low).logical_and(x <= high)),
+         lambda g, x, low: _gate(g, x < low),
+         lambda g, x, low, high: _gate(g, (x > high).logical_and(x >= low))),
     jvp="elementwise", promote="all", node_name="ClampBackward0")
 
 

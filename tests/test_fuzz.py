@@ -1355,3 +1355,19 @@ def test_found_by_the_last_soak_data_in_inference_mode_and_0d_sum_gradient() -> 
                 describe(grad))
 
     compare(scenario)
+
+
+def test_clamp_gradients_drop_a_nan_gradient_outside_their_range() -> None:
+    """Found by the final soak: torch's clamp backward is where(mask, grad, 0), so a nan
+    gradient (from a mean over an empty dim) does not reach a bound that did not win."""
+
+    def scenario(T):
+        empty = T.zeros((2, 0), dtype=T.float64).requires_grad_()
+        x = empty.mean(1)  # nan
+        low = T.tensor([0.13, -0.13], dtype=T.float64).requires_grad_()
+        y = T.tensor([0.5, 2.0], dtype=T.float64).requires_grad_()
+        out = x.clamp(low, None) + y.clamp(0.0, 1.0) * float("nan")
+        grads = T.autograd.grad(out.sum(), [low, y])
+        return str([g.tolist() for g in grads])
+
+    compare(scenario)
