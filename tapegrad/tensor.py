@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad import _dtype, _engine, _state, ops
-from tapegrad._backend import restore_fp_errors, silence_fp_errors
+from tapegrad._backend import quietly, restore_fp_errors, silence_fp_errors
 from tapegrad._dtype import DType
 from tapegrad._engine import AccumulateGrad, Node, SavedTensor
 
@@ -1163,7 +1163,8 @@ class Tensor:
             current = self._grad
             if current._vc is None and not _state.current().inference_mode:  # B54
                 raise RuntimeError(_INFERENCE_INPLACE)  # before writing (B64: torch after)
-            current._array += grad._array.astype(current._array.dtype, copy=False)
+            quietly(np.add, current._array, grad._array.astype(current._array.dtype, copy=False),
+                    out=current._array)  # inf + -inf is nan silently, as in torch
             current._bump()
 
     def _retain(self, grad: Tensor) -> None:

@@ -1371,3 +1371,16 @@ def test_clamp_gradients_drop_a_nan_gradient_outside_their_range() -> None:
         return str([g.tolist() for g in grads])
 
     compare(scenario)
+
+
+def test_accumulating_inf_and_minus_inf_into_grad_is_silent() -> None:
+    """Found by the final soak: .grad accumulation of inf into -inf gives nan with no NumPy
+    RuntimeWarning (torch is silent; filterwarnings=error turns a leak into a failure)."""
+
+    def scenario(T):
+        x = T.tensor(-0.65, dtype=T.float64).requires_grad_()
+        (x / 0.0).backward()  # -inf ... then +inf: their sum
+        (-x / 0.0).backward()
+        return str(x.grad.tolist())
+
+    compare(scenario)
