@@ -1284,9 +1284,11 @@ diagonal_p: Primitive = Primitive("diagonal", _diagonal,
                        jvp="linear", view=True)
 # A regenerated view (after an in-place op on its base): ``chain`` replays it from the base.
 as_strided_p = Primitive("as_strided", lambda x, *, chain: _replay_array(x, chain),
-                         # torch returns a view of the gradient's storage (as_strided)
+                         # torch returns a view of the gradient's storage (as_strided); of
+                         # an empty base, fresh zeros outside the graph
                          vjp=(lambda g, x_shape, chain: g._op(
                              view_scatter_p, base_shape=x_shape, chain=chain).view(-1).view(
+                                 x_shape) if math.prod(x_shape) else g.detach().new_zeros(
                                  x_shape),),
                          jvp="linear", view=True)
 

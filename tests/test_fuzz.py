@@ -1384,3 +1384,19 @@ def test_accumulating_inf_and_minus_inf_into_grad_is_silent() -> None:
         return str(x.grad.tolist())
 
     compare(scenario)
+
+
+def test_create_graph_gradient_through_a_regenerated_empty_view() -> None:
+    """Found by the final soak: torch's as_strided backward of an empty base is fresh zeros
+    outside the graph, so even under create_graph the leaf's .grad does not require grad."""
+
+    def scenario(T):
+        leaf = T.zeros((2, 0), dtype=T.float64).requires_grad_()
+        view = T.zeros((0, 2), dtype=T.float64).transpose(-1, -2)
+        view.add_(leaf)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's create_graph warning, once per process
+            view.exp().sum().backward(create_graph=True)
+        return describe(leaf.grad), leaf.grad.grad_fn is None
+
+    compare(scenario)
