@@ -1349,10 +1349,15 @@ def _index(x: Any, *, index: tuple[Any, ...]) -> Any:
     return x[index]
 
 
-index_p = Primitive("index", _index,
-                    vjp=(lambda g, x_shape, index: g.new_zeros(x_shape)._op(
-                        index_put_p, g, index=index, accumulate=True),),
-                    jvp="linear")
+def _index_vjp(g: Tensor, x_shape: tuple[int, ...], index: tuple[Any, ...]) -> Tensor:
+    if not x_shape and all(hasattr(i, "reshape") for i in index):
+        # torch indexes a 0-d tensor by 0-d masks as its (1,) unsqueeze: the gradient is a view
+        flat = tuple(i.reshape(1) for i in index)
+        return g.new_zeros((1,))._op(index_put_p, g, index=flat, accumulate=True).view(())
+    return g.new_zeros(x_shape)._op(index_put_p, g, index=index, accumulate=True)
+
+
+index_p = Primitive("index", _index, vjp=(_index_vjp,), jvp="linear")
 
 
 def _index_put(x: Any, values: Any, *, index: tuple[Any, ...], accumulate: bool) -> Any:

@@ -1400,3 +1400,15 @@ def test_create_graph_gradient_through_a_regenerated_empty_view() -> None:
         return describe(leaf.grad), leaf.grad.grad_fn is None
 
     compare(scenario)
+
+
+def test_gradient_of_a_0d_tensor_indexed_by_a_0d_mask_is_a_view() -> None:
+    """Found by the last soak: torch indexes a 0-d tensor by a 0-d mask as its (1,) unsqueeze,
+    so the gradient is a view of a (1,) buffer."""
+
+    def scenario(T):
+        x = T.tensor(0.13, dtype=T.float64).requires_grad_()
+        grads = [T.autograd.grad(x[T.tensor(m)].sum(), [x])[0] for m in (True, False)]
+        return [(describe(g)[:5], g._is_view()) for g in grads]  # (torch: written in place)
+
+    compare(scenario)
