@@ -205,7 +205,7 @@ class SavedTensor:
         if not hasattr(tensor, "_vc"):  # a Python number or index arrays: only freed
             self._value, self._version, self._had_history = tensor, -1, False
             return
-        if tensor._vc is None:
+        if tensor._is_inference:  # (also a detach()/.data alias with a counter, as torch)
             raise RuntimeError(
                 "Inference tensors cannot be saved for backward. Please do not use Tensors "
                 "created in inference mode in computation tracked by autograd. To work around "

@@ -1412,3 +1412,16 @@ def test_gradient_of_a_0d_tensor_indexed_by_a_0d_mask_is_a_view() -> None:
         return [(describe(g)[:5], g._is_view()) for g in grads]  # (torch: written in place)
 
     compare(scenario)
+
+
+def test_detached_aliases_of_inference_tensors_cannot_be_saved() -> None:
+    """Found by the last soak: detach() and .data of an inference tensor, taken outside
+    inference mode, are still inference tensors, so an op that saves them refuses."""
+
+    def scenario(T):
+        with T.inference_mode():
+            made = T.ones(2, 3) + 2.0
+        weight = T.ones(3, requires_grad=True)
+        return [outcome(lambda x=x: describe(x @ weight)) for x in (made.detach(), made.data)]
+
+    compare(scenario)
