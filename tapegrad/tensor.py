@@ -848,7 +848,8 @@ class CopySlices(Node):
     def apply(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
         if self.fn is None:
             raise RuntimeError(_engine._SECOND_BACKWARD)
-        grad = grads[0].clone()
+        # a contiguous buffer (torch: the base's layout), so the view chain replays on it
+        grad = grads[0].clone(memory_format="contiguous")
         region = ops.replay(grad, self.chain)
         results = self.fn.apply((region.clone(),))
         view_grad = results[0]

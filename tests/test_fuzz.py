@@ -1425,3 +1425,22 @@ def test_detached_aliases_of_inference_tensors_cannot_be_saved() -> None:
         return [outcome(lambda x=x: describe(x @ weight)) for x in (made.detach(), made.data)]
 
     compare(scenario)
+
+
+def test_copyslices_replays_its_view_chain_on_a_non_contiguous_gradient() -> None:
+    """Found by the last soak: an in-place write through a reshape view, then an in-place
+    multiply by a transposed tensor: the gradient reaching CopySlices is column-major, and
+    replaying reshape(-1) on a layout-preserving clone of it raised."""
+
+    def scenario(T):
+        bound = T.tensor([0.13, -0.13, 0.64], dtype=T.float64).requires_grad_()
+        x = T.tensor([[0.13, -0.13, 0.64], [0.1, -0.54, 0.36]], dtype=T.float64)
+        x.clamp_(bound, None)
+        flat = x.reshape(-1)
+        flat.zero_()
+        other = T.tensor([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]], dtype=T.float64).t()
+        x.mul_(other.requires_grad_())
+        x.sum().backward()
+        return str([bound.grad.tolist(), other.grad.tolist()])
+
+    compare(scenario)
