@@ -722,6 +722,8 @@ def _prod_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Ten
     zeros = int(zero.sum().item())
     if zeros and dim is not None and shape[dim[0]] == 1:
         return g  # torch's shortcut: the (unsqueezed) gradient itself, a view
+    if dim is None and zeros > 1 and not _engine.grad_mode():
+        return x.new_zeros(shape)  # torch: zeros_like(input), whatever g is (inf * 0 is nan)
     safe = x.masked_fill(zero, 1.0)
     others_nonzero = safe.prod_along(dim, keepdim=True)
     zeros_count = zero.sum_along(dim, keepdim=True)

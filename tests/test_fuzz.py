@@ -1444,3 +1444,16 @@ def test_copyslices_replays_its_view_chain_on_a_non_contiguous_gradient() -> Non
         return str([bound.grad.tolist(), other.grad.tolist()])
 
     compare(scenario)
+
+
+def test_prod_gradient_with_several_zeros_ignores_an_infinite_upstream_gradient() -> None:
+    """Found by the last soak: outside grad mode torch's prod backward with more than one zero
+    is zeros_like(input), so an inf upstream gradient does not become nan."""
+
+    def scenario(T):
+        x = T.tensor([0.13, -0.13, 0.64], dtype=T.float64).requires_grad_()
+        power = T.tensor(0.13, dtype=T.float64).requires_grad_()
+        ((x - x).prod() ** power).backward()
+        return str([x.grad.tolist(), power.grad.tolist()])
+
+    compare(scenario)
