@@ -141,18 +141,9 @@ def set_grad_enabled(flag: bool) -> bool:
     return previous
 
 
-def pop(token: Token[Modes]) -> None:
-    """Undo the ``_modes.set`` that returned ``token`` (a mode block's exit)."""
-    try:
-        _modes.reset(token)
-    except (ValueError, RuntimeError):
-        # Exited in another context than it was entered in (a plain generator resumed by
-        # another task, say), or exited twice: restore the record from before the block.
-        install(record_before(token))
-
-
 def record_before(token: Token[Modes]) -> Modes:
-    """The record that was current before the ``_modes.set`` that returned ``token``."""
+    """The record that was current before the ``_modes.set`` that returned ``token`` (what a
+    mode block left in another context than it was entered in, or left twice, restores)."""
     previous = token.old_value
     if previous is Token.MISSING or previous.thread != _get_ident():
         return DEFAULTS

@@ -95,6 +95,15 @@ def _check_bool(setter: str, mode: object) -> None:
         )
 
 
+def _leave_block(self: no_grad | enable_grad | inference_mode, exc_type: Any, exc_value: Any,
+                 traceback: Any) -> None:
+    """``__exit__`` of the token-based mode blocks (the method itself: no extra frame)."""
+    try:
+        _reset_modes(self._token)
+    except (ValueError, RuntimeError):  # left in another context or twice
+        _state.install(_state.record_before(self._token))
+
+
 def _grad_mode_before(self: no_grad | enable_grad) -> bool:
     """torch's ``prev``: the grad mode the block was entered from (AttributeError until then)."""
     return _state.record_before(self._token).grad_enabled
@@ -166,11 +175,7 @@ class no_grad(_NoParamDecoratorContextManager):
             modes = modes._twin or modes.twin()
         self._token = _set_modes(modes)
 
-    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        try:
-            _reset_modes(self._token)  # _state.pop, inlined
-        except (ValueError, RuntimeError):
-            _state.pop(self._token)
+    __exit__ = _leave_block
 
 
 class enable_grad(_NoParamDecoratorContextManager):
@@ -226,11 +231,7 @@ class enable_grad(_NoParamDecoratorContextManager):
             modes = modes._twin or modes.twin()
         self._token = _set_modes(modes)
 
-    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        try:
-            _reset_modes(self._token)  # _state.pop, inlined
-        except (ValueError, RuntimeError):
-            _state.pop(self._token)
+    __exit__ = _leave_block
 
 
 class set_grad_enabled(_DecoratorContextManager):
@@ -386,11 +387,7 @@ class inference_mode(_DecoratorContextManager):
         records = getattr(_thread_records, "inference", None) or _state.inference_records()
         self._token = _set_modes(records[self.mode])
 
-    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        try:
-            _reset_modes(self._token)
-        except (ValueError, RuntimeError):  # exited elsewhere or twice: _state.pop's fallback
-            _state.pop(self._token)
+    __exit__ = _leave_block
 
     def clone(self) -> inference_mode:
         r"""Create a copy of this class.
