@@ -15,7 +15,10 @@ from pathlib import Path
 # Raised from the design's 4,000: the foundation issue's op list is about three times the
 # design's ~40 primitives, __init__.py/_functional.py are one re-export per line, and the
 # forward-AD issue added autograd/functional.py and a JVP for every primitive (7,000 -> 8,000).
-CORE_BUDGET = 8000
+# The reliability issue's soaks then needed torch's own indexing decomposition (integers as
+# selects before index tensors, the layout of advanced-indexing results) and checked number
+# conversions (8,000 -> 8,200).
+CORE_BUDGET = 8200
 ROOT = Path(__file__).resolve().parent.parent / "tapegrad"
 
 

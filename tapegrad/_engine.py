@@ -707,12 +707,10 @@ def backward(
             if edge is None:
                 raise RuntimeError("One of the differentiated Tensors does not require grad")
             targets.append(edge)
-    captured = run_backward(roots, root_grads, retain_graph=retain_graph,
-                            create_graph=create_graph, targets=targets, accumulate=True)
-    if inputs is not None and targets is not None:
-        for tensor, (node, _), grad in zip(inputs, targets, captured, strict=True):
-            if not isinstance(node, AccumulateGrad) and grad is not None:
-                tensor._accumulate_grad(grad, create_graph)
+            if not isinstance(edge[0], AccumulateGrad):
+                tensor.retain_grad()  # torch's way to fill a non-leaf input's .grad, once
+    run_backward(roots, root_grads, retain_graph=retain_graph, create_graph=create_graph,
+                 targets=targets, accumulate=True)
 
 
 def _roots(tensors: Sequence[Tensor], seeds: Sequence[Tensor]) -> tuple[list[Any], list[Any]]:

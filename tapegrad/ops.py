@@ -57,7 +57,7 @@ _LN10 = math.log(10.0)
 
 
 # What a saved name refers to (see Primitive.save_plan).
-SAVE_OUT, SAVE_PARAM, SAVE_INPUT, SAVE_SHAPE = range(4)
+SAVE_OUT, SAVE_PARAM, SAVE_INPUT, SAVE_SHAPE, SAVE_DTYPE = range(5)
 
 
 def _is_output_name(name: str) -> bool:
@@ -110,7 +110,8 @@ class Primitive:
                 inputs.append(p.name)
             elif p.kind is p.KEYWORD_ONLY:
                 params.add(p.name)
-        known = {"g", "out", *params, *inputs, *(f"{n}_shape" for n in inputs)}
+        known = {"g", "out", *params, *inputs, *(f"{n}_{meta}" for n in inputs
+                                                  for meta in ("shape", "dtype"))}
         if self.multi_output:  # ``out<k>``: output k alone (max(dim) saves only its indices)
             known.update(f"out{k}" for k in range(4))
         rules = (self.vjp,) if callable(self.vjp) else (self.vjp or ())
@@ -155,7 +156,8 @@ class Primitive:
 
     def save_plan(self, needs: tuple[bool, ...]) -> tuple[tuple[str, int, int], ...]:
         """What to save for ``needs``: ``(name, kind, input index)`` with kind one of
-        SAVE_OUT, SAVE_PARAM, SAVE_INPUT, SAVE_SHAPE (per input, or all inputs if variadic)."""
+        SAVE_OUT, SAVE_PARAM, SAVE_INPUT, SAVE_SHAPE (per input, or all inputs if variadic),
+        SAVE_DTYPE."""
         cached = self.saves.get(needs)
         if cached is not None:
             return cached
@@ -170,8 +172,9 @@ class Primitive:
                 plan.append((name, SAVE_OUT, int(name[3:])))
             elif name in self.param_names:
                 plan.append((name, SAVE_PARAM, -1))
-            elif name.endswith("_shape") and name[:-6] in self.input_names:
-                plan.append((name, SAVE_SHAPE, self.input_names.index(name[:-6])))
+            elif name[-6:] in ("_shape", "_dtype") and name[:-6] in self.input_names:
+                kind = SAVE_SHAPE if name.endswith("_shape") else SAVE_DTYPE
+                plan.append((name, kind, self.input_names.index(name[:-6])))
             else:
                 plan.append((name, SAVE_INPUT, self.input_names.index(name)))
         return tuple(plan)
@@ -1169,7 +1172,7 @@ permute_p = Primitive("permute", lambda x, *, dims: x.transpose(dims),
 
 
 def _transpose(x: Any, *, dim0: int, dim1: int) -> Any:
-    return xp(x).swapaxes(x, dim0, dim1)
+    return xp(x).swapaxes(x, dim0, dim1) if x.ndim else x.view()  # 0-d: dims 0 and -1 wrap
 
 
 transpose_p = Primitive("transpose", _transpose,
@@ -1179,11 +1182,16 @@ t_p = Primitive("t", lambda x: x.T, vjp=(lambda g: g.t(),), jvp="linear", view=T
 def _expand(x: Any, *, shape: tuple[int, ...]) -> Any:
     # A writable stride-0 view (np.broadcast_to's is read-only): in-place ops on it are
     # allowed where nothing repeats, and refused by the in-place funnel where something does.
+    # Strides as torch's: a new size-1 dim takes the stride it would have in place (all
+    # zeros for a 0-d x).
     lead = len(shape) - x.ndim
-    strides = (0,) * lead + tuple(
-        0 if size != want else stride
-        for size, want, stride in zip(x.shape, shape[lead:], x.strides, strict=True)
-    )
+    strides = [0] * len(shape)
+    for i in range(len(shape) - 1, -1, -1):
+        if i >= lead:
+            size, stride = x.shape[i - lead], x.strides[i - lead]
+        else:
+            size, stride = 1, shape[i + 1] * strides[i + 1] if i + 1 < len(shape) else 0
+        strides[i] = stride if size == shape[i] else 0
     return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
 
 
@@ -1334,8 +1342,11 @@ to_copy_p = Primitive("_to_copy", _cast, vjp=(lambda g: g,), jvp="linear",
 clone_p = Primitive("clone", lambda x, *, contiguous: x.copy(), vjp=(lambda g: g,), jvp="linear")
 copy_p = Primitive("copy_", lambda x, y: xp(x).broadcast_to(y.astype(x.dtype, copy=False),
                                                             x.shape).copy(),
-                   vjp=(lambda g: g.zeros_like(), lambda g: g), jvp="joint",
-                   node_name="CopyBackwards")
+                   # torch casts src's gradient before summing it to src's shape (a view
+                   # where src gained leading dims); the engine would sum first
+                   vjp=(lambda g: g.zeros_like(),
+                        lambda g, y_shape, y_dtype: g.to(y_dtype).sum_to_size(y_shape)),
+                   jvp="joint", node_name="CopyBackwards")
 fill_p = Primitive("fill", lambda x, *, value: xp(x).full_like(x, value),
                    vjp=(lambda g: g.zeros_like(),), jvp="elementwise",  # constant: zero
                    node_name="FillBackward2")
@@ -1363,6 +1374,11 @@ index_p = Primitive("index", _index, vjp=(_index_vjp,), jvp="linear")
 
 
 def _index_put(x: Any, values: Any, *, index: tuple[Any, ...], accumulate: bool) -> Any:
+    target = x[index].shape  # values expand to it (NumPy would also drop leading 1-dims)
+    if values.ndim > len(target) or any(n not in (1, m) for n, m in zip(
+            values.shape[::-1], target[::-1], strict=False)):
+        raise RuntimeError(f"shape mismatch: value tensor of shape {list(values.shape)} cannot "
+                           f"be broadcast to indexing result of shape {list(target)}")
     out = x.copy()
     if accumulate:
         xp(x).add.at(out, index, values.astype(x.dtype, copy=False))
@@ -1712,11 +1728,85 @@ def _dense_perm(shape: tuple[int, ...], strides: list[tuple[int, ...]]) -> list[
     return perm
 
 
+def _index_operands(x: Any, index: tuple[Any, ...], shape: tuple[int, ...]
+                    ) -> list[tuple[int, ...]] | None:
+    """The operands' strides of torch's advanced-indexing TensorIterator, whose dim order the
+    result takes: ``x`` after its basic items (views) with the indexed dims at stride 0, and the
+    broadcast index tensors, all in the result's ``shape`` (None: contiguous)."""
+    sizes, strides = list(x.shape), list(_elements(x))
+    consumed = sum(i.ndim if _is_mask(i) else 1 for i in index
+                   if i is not None and i is not Ellipsis)
+    indexed: list[Any] = []  # (dim, long index array); a mask counts as its nonzero() columns
+    dim = 0
+    for item in index:
+        if item is None:  # torch's unsqueeze strides
+            strides.insert(dim, sizes[dim] * strides[dim] if dim < len(sizes) else 1)
+            sizes.insert(dim, 1)
+        elif item is Ellipsis:
+            dim += x.ndim - consumed - 1
+        elif isinstance(item, slice):
+            start, stop, step = item.indices(sizes[dim])
+            sizes[dim], strides[dim] = len(range(start, stop, step)), strides[dim] * step
+        elif getattr(item, "ndim", 0):
+            columns = item.nonzero() if _is_mask(item) else (item,)
+            indexed += [(dim + i, c) for i, c in enumerate(columns)]
+            dim += len(columns) - 1
+        else:  # an integer (Tensor.__getitem__ applies those first) or a 0-d index array
+            return None
+        dim += 1
+    if not indexed or not math.prod(shape):
+        return None
+    common = xp(x).broadcast_shapes(*(i.shape for _, i in indexed))
+    arrays = [i if i.shape == common else _expand(i, shape=common) for _, i in indexed]
+    # torch then converts int32 indices to int64: same strides where dense, else contiguous
+    arrays = [xp(a).ascontiguousarray(a) if a.dtype == "int32" and not _is_dense(
+        a.shape, _elements(a), any_order=True) else a for a in arrays]
+    dims = [d for d, _ in indexed]
+    if dims != list(range(dims[0], dims[0] + len(dims))):  # transposed to the front
+        order = dims + [d for d in range(len(sizes)) if d not in dims]
+        sizes, strides = [sizes[d] for d in order], [strides[d] for d in order]
+        dims = list(range(len(dims)))
+    before, after = dims[0], len(sizes) - dims[-1] - 1
+    if (*sizes[:before], *common, *sizes[len(sizes) - after:]) != tuple(shape):
+        return None
+    index_shape = (1,) * before + common + (1,) * after
+    operands = [(*strides[:before], *(0,) * len(common), *strides[before + len(dims):])]
+    operands += [_view_strides(a.shape, _elements(a), index_shape) or (0,) * len(shape)
+                 for a in arrays]
+    if not before and not after and all(_is_dense(shape, o) for o in operands):
+        return None  # TensorIterator's fast setup
+    # TensorIterator broadcasts an index's size-1 dims with stride 0
+    return operands[:1] + [tuple(0 if n == 1 != want else st for n, want, st in zip(
+        index_shape, shape, o, strict=True)) for o in operands[1:]]
+
+
+def _elements(a: Any) -> tuple[int, ...]:
+    return tuple(s // a.itemsize for s in a.strides)
+
+
+def _is_mask(item: Any) -> bool:
+    return getattr(item, "dtype", None) is not None and item.dtype.kind == "b"
+
+
+def _is_dense(shape: tuple[int, ...], strides: tuple[int, ...], any_order: bool = False) -> bool:
+    """torch's is_contiguous (with ``any_order``: is_non_overlapping_and_dense), in elements."""
+    dims = [(stride, size) for size, stride in zip(shape, strides, strict=True) if size != 1]
+    expected = 1
+    for stride, size in sorted(dims) if any_order else reversed(dims):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
 def result_layout(prim: Primitive, args: Any, out: Any, params: dict[str, Any]) -> Any:
     """``out`` (a new array, not a view) laid out as torch lays out ``prim``'s result."""
     if out.ndim < 2:  # dense or not, torch gives stride 1
         return out if out.flags.c_contiguous else xp(out).ascontiguousarray(out)
     key = id(prim)
+    if prim is index_p:
+        operands = _index_operands(args[0]._array, params["index"], out.shape)
+        return out if operands is None else _laid_out(out, _dense_perm(out.shape, operands))
     self_only = key in _LIKE_SELF and not params.get("contiguous")
     if self_only or key in _LIKE_OPERANDS:
         for arg in args[:1] if self_only else args:
@@ -1748,7 +1838,12 @@ def _like_operands(arrays: list[Any], out: Any) -> Any:
         strides.append((0,) * lead + tuple(
             0 if a.shape[i] == 1 and shape[lead + i] != 1 else abs(a.strides[i])
             for i in range(a.ndim)))
-    perm = _dense_perm(shape, strides)  # innermost first
+    return _laid_out(out, _dense_perm(shape, strides))
+
+
+def _laid_out(out: Any, perm: list[int]) -> Any:
+    """``out`` with its dims dense in the order ``perm`` (innermost first)."""
+    shape, ndim = out.shape, out.ndim
     wanted = [0] * ndim
     step = out.itemsize
     for d in perm:

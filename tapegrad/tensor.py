@@ -9,6 +9,7 @@ import builtins
 import math
 import numbers
 import operator
+import re
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -144,6 +145,7 @@ _get_modes = _state.modes_var.get
 _get_ident = _state._get_ident
 _DEFAULT_MODES = _state.DEFAULTS
 _SAVE_INPUT, _SAVE_SHAPE, _SAVE_PARAM = ops.SAVE_INPUT, ops.SAVE_SHAPE, ops.SAVE_PARAM
+_SAVE_DTYPE = ops.SAVE_DTYPE
 
 
 def _forward(prim: ops.Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
@@ -319,6 +321,7 @@ def _rule_env(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
     for name, arg in zip(prim.input_names, args, strict=False):
         env[name] = arg
         env[f"{name}_shape"] = _shape_of(arg)
+        env[f"{name}_dtype"] = getattr(arg, "dtype", None)
     return env
 
 
@@ -419,6 +422,8 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
         elif kind == _SAVE_SHAPE:
             saved[name] = (tuple(_shape_of(a) for a in sources) if variadic
                            else _shape_of(args[index]))
+        elif kind == _SAVE_DTYPE:
+            saved[name] = args[index].dtype
         elif kind == _SAVE_PARAM:
             value = params[name]
             # index tensors (torch saves them as tensors) are freed after backward too
@@ -2095,11 +2100,7 @@ class Tensor:
         return _apply(ops.permute_p, self, dims=order)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
-        n = builtins.max(self.ndim, 1)
-        if self.ndim == 0:
-            _wrap_dim(dim0, 0)
-            _wrap_dim(dim1, 0)
-            return _apply(ops.alias_p, self)
+        n = self.ndim
         return _apply(ops.transpose_p, self, dim0=_wrap_dim(dim0, n), dim1=_wrap_dim(dim1, n))
 
     swapaxes = transpose
@@ -2498,7 +2499,7 @@ class Tensor:
                     f"{value.dim()} dimensions."
                 )
             return _inplace(self, ops.fill_tensor_p, value)
-        return _inplace(self, ops.fill_p, value=value)
+        return _inplace(self, ops.fill_p, value=_checked_scalar(value, self._array.dtype))
 
     def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
         src = src if isinstance(src, Tensor) else Tensor(src)
@@ -3149,6 +3150,55 @@ def _check_masks(x: Tensor, key: tuple[Any, ...]) -> None:
             dim += 1
 
 
+def _strip_leading_ones(shape: Sequence[int]) -> list[int]:
+    sizes = list(shape)
+    while sizes and sizes[0] == 1:
+        del sizes[0]
+    return sizes
+
+
+def _selects_first(x: Tensor, key: tuple[Any, ...], views: bool = False
+                   ) -> tuple[Tensor, tuple[Any, ...]]:
+    """torch applies a key's integers as selects (views) before its index tensors, where NumPy
+    would broadcast them with the index arrays: that view, and what is left of the key. With
+    ``views`` (setitem, which then writes the view) its other basic items too, as torch, but
+    for whole slices."""
+    mask_dims = [_index_dims(k) for k in key]
+    consumed = builtins.sum(n for n in mask_dims if n is not None)
+    basic: list[Any] = []
+    rest: list[Any] = []
+    dim, split = 0, False
+    for item, used in zip(key, mask_dims, strict=True):
+        if item is Ellipsis:
+            used = x.ndim - consumed
+            basic.append(item)
+            rest.append(item)
+        elif _is_advanced(item):
+            basic += [slice(None)] * (used or 1)
+            rest.append(item)
+        else:
+            basic.append(item)
+            if item is None or isinstance(item, slice):
+                rest.append(slice(None))
+                split |= views and not _whole_slice(item, x.shape[dim] if dim < x.ndim else 0)
+            else:  # an integer
+                split = True
+        dim += used or 0
+    if not split or builtins.any(isinstance(k, bool | np.bool_) for k in key):
+        return x, key
+    return _getitem(x, tuple(basic)), tuple(rest)
+
+
+def _index_dims(item: Any) -> int | None:
+    """How many of x's dims an index item consumes (None for None and Ellipsis)."""
+    if item is None or item is Ellipsis:
+        return None
+    if isinstance(item, Tensor | np.ndarray | list) and _is_advanced(item):
+        array = np.asarray(item._array if isinstance(item, Tensor) else item)
+        return array.ndim if array.dtype == np.bool_ else 1
+    return 1
+
+
 def _is_bool_index(item: Any) -> bool:
     if isinstance(item, Tensor):
         return item.dtype is _dtype.bool_ and item.ndim > 0
@@ -3170,10 +3220,8 @@ def _index_records_inference(x: Tensor, key: tuple[Any, ...]) -> bool:
         for item, used in zip(key, dims, strict=True):
             if item is Ellipsis:
                 used = x.ndim - builtins.sum(dims)
-            elif isinstance(item, bool | np.bool_) or (not _is_advanced(item) and not (
-                    isinstance(item, slice) and item.start in (None, 0)
-                    and item.step in (None, 1) and (item.stop is None
-                                                    or item.stop >= x.shape[dim]))):
+            elif isinstance(item, bool | np.bool_) or (
+                    not _is_advanced(item) and not _whole_slice(item, x.shape[dim])):
                 return False  # a view (torch skips only whole slices): no grad
             dim += used
         if builtins.all(isinstance(k, Tensor) and k._is_inference for k in advanced):
@@ -3184,11 +3232,58 @@ def _index_records_inference(x: Tensor, key: tuple[Any, ...]) -> bool:
     return x._is_inference
 
 
-def _index_error(error: IndexError) -> IndexError:
-    return IndexError(str(error).replace("axis", "dimension"))
+def _checked_index(x: Tensor, key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``key`` in NumPy's form, its bounds and shapes checked as torch checks them: torch
+    checks no bounds where the result is empty (then out-of-bounds indices are replaced)."""
+    index = _advanced_index(key)
+    try:
+        x._array[index]
+    except IndexError as error:
+        if "out of bounds" in str(error) and x._array.size:
+            safe = tuple(np.zeros_like(i) if isinstance(i, np.ndarray) and i.dtype != np.bool_
+                         else i for i in index)
+            try:
+                if x._array[safe].size == 0:
+                    return safe
+            except IndexError:
+                pass
+        raise _index_error(error, key, x.shape) from None
+    return index
+
+
+def _index_error(error: IndexError, key: tuple[Any, ...], shape: tuple[int, ...]) -> IndexError:
+    """torch's words for NumPy's advanced-indexing error. An index out of bounds names the
+    index tensor's place among the index tensors, and the first element torch checks: it
+    checks element by element, each against every index tensor."""
+    message = str(error)
+    if message.startswith("index ") and "out of bounds" in message:
+        used = [_index_dims(k) for k in key]
+        dim, sizes, arrays = 0, [], []
+        for item, n in zip(key, used, strict=True):
+            n = len(shape) - builtins.sum(u or 0 for u in used) if item is Ellipsis else n or 0
+            if _is_advanced(item) and n == 1:
+                sizes.append(shape[dim])
+                arrays.append(np.asarray(item._array if isinstance(item, Tensor) else item))
+            dim += n
+        firsts = []  # (first bad element, place) of each index tensor with one
+        for place, (a, size) in enumerate(zip(np.broadcast_arrays(*arrays), sizes, strict=True)):
+            bad = ((a < -size) | (a >= size)).reshape(-1)
+            if bad.any():
+                firsts.append((int(np.argmax(bad)), place, a.reshape(-1)))
+        if firsts:
+            element, place, flat = builtins.min(firsts, key=lambda f: f[:2])
+            message = (f"index {flat[element]} is out of bounds for axis {place} with size "
+                       f"{sizes[place]}")
+    if message.startswith("shape mismatch: indexing arrays"):
+        shapes = re.findall(r"\(([\d, ]*)\)", message)
+        message = "shape mismatch: indexing tensors could not be broadcast together with " \
+            "shapes " + ", ".join("[" + ", ".join(s.replace(",", " ").split()) + "]"
+                                  for s in shapes)
+    return IndexError(message.replace("axis", "dimension"))
 
 
 def _getitem(x: Tensor, key: Any) -> Tensor:
+    bare_slice = isinstance(key, slice)  # torch always slices then; full slices in a tuple not
     if not isinstance(key, tuple):
         if x.ndim == 0 and isinstance(key, slice):
             if key.step is not None and key.step <= 0:
@@ -3205,11 +3300,8 @@ def _getitem(x: Tensor, key: Any) -> Tensor:
         key = (key,)
     if any(_is_advanced(item) for item in key):
         _check_masks(x, key)
-        index = _advanced_index(key)
-        try:
-            x._array[index]  # validate bounds and shapes before recording anything
-        except IndexError as error:
-            raise _index_error(error) from None
+        x, key = _selects_first(x, key)
+        index = _checked_index(x, key)  # before recording anything
         forced = _index_records_inference(x, key)
         out = _apply(ops.index_p, x, index=index)
         if forced:
@@ -3223,8 +3315,8 @@ def _getitem(x: Tensor, key: Any) -> Tensor:
         )
     if builtins.sum(1 for k in key if k is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    out, dim, applied, had_slice = x, 0, False, False
-    for item in key:
+    out, dim, applied = x, 0, False
+    for position, item in enumerate(key):  # torch's errors name the item's position
         if item is None:
             out = out.unsqueeze(dim)
             dim += 1
@@ -3237,7 +3329,6 @@ def _getitem(x: Tensor, key: Any) -> Tensor:
             if item.step is not None and item.step <= 0:
                 raise ValueError("step must be greater than zero")
             stop = builtins.max(stop, start)
-            had_slice = True
             if not (start == 0 and stop == size and step == 1):
                 out = _apply(ops.slice_p, out, dim=dim, start=start, stop=stop, step=step)
                 applied = True
@@ -3246,7 +3337,7 @@ def _getitem(x: Tensor, key: Any) -> Tensor:
             size = out.shape[dim]
             if not -size <= item < size:
                 raise IndexError(
-                    f"index {item} is out of bounds for dimension {dim} with size {size}"
+                    f"index {item} is out of bounds for dimension {position} with size {size}"
                 )
             out = _apply(ops.select_p, out, dim=dim, index=int(item) % size)
             applied = True
@@ -3256,7 +3347,7 @@ def _getitem(x: Tensor, key: Any) -> Tensor:
                 "are valid indices (got " + type(item).__name__ + ")"
             )
     if not applied:
-        if had_slice:
+        if bare_slice:
             return _apply(ops.slice_p, x, dim=0, start=0, stop=x.shape[0], step=1)
         return _apply(ops.alias_p, x)
     return out
@@ -3268,31 +3359,49 @@ def _setitem(x: Tensor, key: Any, value: Any) -> None:
         key = (key,)
     if any(_is_advanced(item) for item in key):
         _check_masks(x, key)
-        index = _advanced_index(key)
-        try:
-            x._array[index]
-        except IndexError as error:
-            raise _index_error(error) from None
+        x, key = _selects_first(x, key, views=True)
+        _checked_index(x, key)
         values = value if isinstance(value, Tensor) else Tensor._from_array(
-            np.array(value, dtype=x._array.dtype))
+            _checked_scalar(value, x._array.dtype))
+        if values.ndim and values.shape[0] == 1:  # torch views the value without them
+            values = values.view(_strip_leading_ones(values.shape))
         x.index_put_(key, values)
         return
     # a bare slice or int on a 0-d tensor has its own errors
     view = x if _whole(x, key) else _getitem(x, single)
-    if isinstance(value, Tensor):
-        original = value
-        if value.shape != view.shape:
-            if value.ndim:  # torch's copy_to views the value without its leading 1-dims
-                sizes = list(value.shape)
-                while sizes and sizes[0] == 1:
-                    del sizes[0]
-                value = value.view(sizes)
-            value = value.expand(view.shape)
-        _inplace(view, ops.copy_p, value, check_overlap=_setitem_check(view, original, value))
+    if not isinstance(value, Tensor):  # torch makes a 0-d tensor of a number
+        value = Tensor._from_array(_checked_scalar(value, view._array.dtype))
+    original = value
+    if value.shape != view.shape:
+        if value.ndim:  # torch's copy_to views the value without its leading 1-dims
+            value = value.view(_strip_leading_ones(value.shape))
+        value = value.expand(view.shape)
+    check_overlap = _setitem_check(view, original, value)
+    if original.ndim == 0 and view.ndim:  # torch's copy_to fills with a 0-d value
+        _inplace(view, ops.fill_tensor_p, original, check_overlap=False)
     else:
-        if _internal_overlap(view._array):  # torch copies here, which refuses an expand
-            _check_writable(view, False, _state.current())
-        view.fill_(value)
+        _inplace(view, ops.copy_p, value, check_overlap=check_overlap)
+
+
+_C_TYPES = {"int64": "int64_t", "int32": "int", "int16": "int16_t", "int8": "int8_t",
+            "uint8": "uint8_t", "float64": "double", "float32": "float", "float16": "c10::Half"}
+
+
+def _checked_scalar(value: Any, dtype: np.dtype) -> np.ndarray:
+    """A Python number as a 0-d array of ``dtype``; torch refuses one that overflows it."""
+    if dtype.kind in "iuf" and not isinstance(value, bool | np.bool_):
+        number = complex(value).real if isinstance(value, complex) else value
+        if isinstance(number, int) and not -2**63 <= number < 2**63:
+            raise OverflowError("int too big to convert")
+        info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+        high = float(info.max)
+        low = float(info.min) if dtype.kind != "u" else -high if isinstance(number, int) else 0
+        # (torch wraps an int such as -1 into uint8, and refuses a negative float)
+        finite = math.isfinite(number)
+        if (not finite and dtype.kind != "f") or (finite and not low <= number <= high):
+            raise RuntimeError(
+                f"value cannot be converted to type {_C_TYPES[dtype.name]} without overflow")
+    return np.array(value).astype(dtype)
 
 
 def _expand_type(t: Tensor) -> str:
@@ -3310,20 +3419,27 @@ def _same_data(a: Tensor, b: Tensor) -> bool:
 def _whole(x: Tensor, key: tuple[Any, ...]) -> bool:
     """Whether the key is only ``...`` and full slices: torch's setitem then writes ``x``
     itself, not a view of it (no CopySlices)."""
-    if not x.ndim or not builtins.all(item is Ellipsis or isinstance(item, slice)
-                                      for item in key):
+    if not x.ndim:
+        return len(key) == 0 or key == (Ellipsis,)
+    if not builtins.all(item is Ellipsis or isinstance(item, slice) for item in key):
         return False
     slices = [item for item in key if item is not Ellipsis]
     if len(slices) > x.ndim or len(key) - len(slices) > 1:
         return False
     before = next((i for i, item in enumerate(key) if item is Ellipsis), len(key))
     dims = [*range(before), *range(x.ndim - (len(slices) - before), x.ndim)]
-    try:  # torch compares the bounds before wrapping negative ones: [-n:] makes a view
-        return builtins.all(
+    return builtins.all(_whole_slice(item, x.shape[dim])
+                        for item, dim in zip(slices, dims, strict=True))
+
+
+def _whole_slice(item: Any, size: int) -> bool:
+    """Whether torch skips a slice as a no-op: it compares the bounds before wrapping negative
+    ones, so [-n:] makes a view."""
+    try:
+        return isinstance(item, slice) and (
             (item.start is None or operator.index(item.start) == 0)
-            and (item.stop is None or operator.index(item.stop) >= x.shape[dim])
-            and (item.step is None or operator.index(item.step) == 1)
-            for item, dim in zip(slices, dims, strict=True))
+            and (item.stop is None or operator.index(item.stop) >= size)
+            and (item.step is None or operator.index(item.step) == 1))
     except TypeError:
         return False
 
@@ -3333,7 +3449,7 @@ def _setitem_check(view: Tensor, original: Tensor, value: Tensor) -> bool:
     its leading 1-dims and expanded, then copy_ refuses a partial overlap comparing every
     stride, and skips its checks for the very same elements. Whether copy_ still checks."""
     fill = original.ndim == 0 and view.ndim > 0
-    strides = _copy_to_strides(original, view.shape)
+    strides = value.stride()  # torch's view of the stripped value, expanded
     x, y = view._array, value._array
     if not fill and (x.__array_interface__["data"][0] == y.__array_interface__["data"][0]
                      and x.dtype == y.dtype and strides == view.stride()):
@@ -3349,23 +3465,6 @@ def _setitem_check(view: Tensor, original: Tensor, value: Tensor) -> bool:
             mine != theirs or strides != view.stride()):
         raise RuntimeError(_PARTIAL_OVERLAP)
     return True
-
-
-def _copy_to_strides(original: Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """torch's strides for ``original`` stripped of leading 1-dims and expanded to ``shape``."""
-    if tuple(original.shape) == tuple(shape):
-        return tuple(original.stride())
-    sizes, strides = list(original.shape), list(original.stride())
-    while sizes and sizes[0] == 1:
-        del sizes[0], strides[0]
-    out: list[int] = []
-    step = 0
-    for i in range(1, len(shape) + 1):
-        size, stride = (sizes[-i], strides[-i]) if i <= len(sizes) else (1, step)
-        stride = stride if size == shape[-i] else 0
-        out.insert(0, stride)
-        step = shape[-i] * stride
-    return tuple(out)
 
 
 def _indirect_view_error(view: Tensor) -> str:
@@ -3665,8 +3764,9 @@ def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
     _check_device(device)
     if dtype is None:
         dtype = _dtype.scalar_dtype(fill_value)
-    return _factory(np.full(_shape_arg((size,)), fill_value, dtype=_factory_dtype(dtype)),
-                    requires_grad)
+    dtype = _factory_dtype(dtype)
+    return _factory(np.full(_shape_arg((size,)), _checked_scalar(fill_value, np.dtype(dtype)),
+                            dtype=dtype), requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

@@ -416,6 +416,23 @@ def test_inplace_with_a_partially_overlapping_operand() -> None:
     assert result[0][0][1].startswith("unsupported operation: some elements")
 
 
+def test_inplace_operand_sharing_the_targets_memory_is_read_before_the_write() -> None:
+    """Deliberate difference (README): an operand that shares the target's memory as other
+    elements, where torch does not refuse it (a strided view: its overlap check gives up),
+    is read before the write in tapegrad. torch's kernels read some operand values after
+    writing them, in an order that depends on the layout and vectorisation. Found by the
+    soak: ``v.add_(v.unbind(0)[0])`` and ``x.clamp_(x.select(1, 0))``."""
+
+    def scenario(T):
+        v = T.tensor([0.13, -0.13, 0.64, 0.1, -0.54, 0.36, 1.3, 0.95], dtype=T.float64)[::2]
+        v.add_(v.unbind(0)[0])
+        return v.tolist()
+
+    ours, theirs = on_both(scenario)
+    assert ours == pytest.approx([0.26, 0.77, -0.41, 1.43])  # every element + the old v[0]
+    assert theirs == pytest.approx([0.26, 0.9, -0.28, 1.56])  # v[1:] + the new v[0]
+
+
 @pytest.mark.parametrize("expression", [
     "x.clone()", "x.softmax(0)", "x.cumsum(0)", "2 ** x", "T.cat([x, x], 1)", "x.flip(0)",
     "x.index_put((T.tensor([0]),), T.tensor(2.0))", "x.log_softmax(1)", "x.exp()", "x + 1",
@@ -1455,5 +1472,57 @@ def test_prod_gradient_with_several_zeros_ignores_an_infinite_upstream_gradient(
         power = T.tensor(0.13, dtype=T.float64).requires_grad_()
         ((x - x).prod() ** power).backward()
         return str([x.grad.tolist(), power.grad.tolist()])
+
+    compare(scenario)
+
+
+def test_backward_inputs_fill_a_retained_non_leaf_grad_once() -> None:
+    """Found by the soak: torch gives a non-leaf in ``inputs=`` its gradient by calling
+    retain_grad() on it, so one that already retains its grad is not given it twice."""
+
+    def scenario(T):
+        x = T.ones(3, requires_grad=True)
+        y = x * 2
+        y.retain_grad()
+        y.sum().backward(inputs=[y])
+        z = x * 3
+        z.retain_grad()
+        (z.sum() * 2).backward(inputs=[z], retain_graph=True)
+        (z.sum() * 2).backward(inputs=[z])
+        w = x * 4
+        w.sum().backward(inputs=[w])
+        return [describe(t.grad, version=False) for t in (y, z, w)], w.retains_grad, x.grad
+
+    compare(scenario)
+
+
+def test_transpose_of_a_0d_tensor_records_a_transpose() -> None:
+    """Found by the soak: ``x.transpose(0, 0)`` of a 0-d tensor is TransposeBackward0 in
+    torch, whose gradient is a view (tapegrad recorded an alias, whose gradient is not)."""
+
+    def scenario(T):
+        x = T.tensor(0.13, dtype=T.float64, requires_grad=True)
+        y = x.transpose(0, -1)
+        (g,) = T.autograd.grad(y.mean(0).sum(), [x])
+        return y.grad_fn.name(), g._is_view(), describe(g), outcome(lambda: x.transpose(0, 1))
+
+    compare(scenario)
+
+
+def test_copy_casts_the_source_gradient_before_summing_it() -> None:
+    """Found by the soak: copy_'s backward casts the gradient to the source's dtype, then sums
+    it to the source's shape, a view where the source gained leading dims."""
+
+    def scenario(T):
+        src = T.arange(3.0, dtype=T.float32, requires_grad=True)
+        target = T.zeros(2, 3, dtype=T.float64)
+        target.copy_(src)
+        (g,) = T.autograd.grad((target * T.tensor([[1.0], [2.0]], dtype=T.float64)).sum(),
+                               [src], create_graph=True)
+        empty = T.zeros(0, dtype=T.float32, requires_grad=True)
+        base = T.zeros(0, dtype=T.float64)
+        base.expand(2, 0).copy_(empty)
+        (h,) = T.autograd.grad(base.sum(), [empty], create_graph=True)
+        return describe(g), g._is_view(), describe(h), h._is_view()
 
     compare(scenario)

@@ -80,6 +80,11 @@ class Slot:
     contig: bool = True
     multi_out: bool = False  # an output of unbind/split/chunk
     inference: bool = False  # created inside inference_mode
+    storage: str = ""  # the name whose memory a view shares ("": its own)
+
+    @property
+    def root(self) -> str:
+        return self.storage or self.name
 
     @property
     def empty(self) -> bool:
@@ -93,8 +98,10 @@ KNOWN_BUGS = {
     "hook_none_grad": "test_failures.py::test_hooks_on_outputs_without_a_gradient",
     "batched_matmul_grad_view":
         "test_fuzz.py::test_gradients_through_a_batched_matmul_are_views_like_torch",
-    # not a tapegrad bug: torch's own (see the test)
+    # not tapegrad bugs: torch's own (see the tests)
     "inference_mean": "test_fuzz.py::test_mean_of_an_inference_tensor_requiring_grad",
+    "inplace_alias_order":
+        "test_fuzz.py::test_inplace_operand_sharing_the_targets_memory_is_read_before_the_write",
 }
 
 # op templates (matched as substrings) and the known bug each one runs into
@@ -266,7 +273,7 @@ class _Builder:
                 contig: bool = False) -> Slot:
         """A view of ``x`` (or ``x`` itself under a new name): shares its storage and flags."""
         return Slot(self.name(offset), shape, x.dtype, is_view=True, agree=x.agree,
-                    contig=contig and x.contig, inference=x.inference)
+                    contig=contig and x.contig, inference=x.inference, storage=x.root)
 
     def alias(self, x: Slot) -> Slot:
         """``x`` itself, bound to a new name (``x.float()`` on a float32 tensor)."""
@@ -290,11 +297,24 @@ class _Builder:
     def writable(self) -> Slot:
         """A target for an in-place op (away from the known in-place bugs)."""
         candidates = self.tensors(known_shape=False)
+        # an autograd.grad result (is_view, layout not agreed) may be a view in torch only,
+        # created in no_grad mode, which torch refuses to write with grad mode on
+        if self.avoid("batched_matmul_grad_view",
+                      any(step.family == "matmul" for step in self.steps)):
+            candidates = [c for c in candidates if not (c.is_view and not c.agree)]
         if not candidates:
             return self.leaf(shape=(3,))
         if len(candidates) > 3 and self.coin(50):
             candidates = candidates[-3:]
         return self.pick(candidates)
+
+    def unaliased(self, operand: Slot, target: Slot) -> str:
+        """``operand``'s name, or a copy of it where it may share the target's memory as other
+        elements (torch's kernels then read some operand values after writing them)."""
+        if self.avoid("inplace_alias_order", operand.root == target.root
+                      and operand.name != target.name):
+            return f"{operand.name}.clone()"
+        return operand.name
 
     def dim(self, ndim: int, invalid_percent: int = 3) -> int:
         if self.coin(invalid_percent):
@@ -423,6 +443,9 @@ class _Builder:
             return
         op = self.pick_op(BINARY if kind == "any" else TENSOR_BINARY)
         b = self.operand(a.shape, scalar_ok=kind == "any" and "{b}.abs" not in op)
+        if "{b}.abs" in op and self.avoid("inference_mean", isinstance(b, Slot) and b.inference
+                                          and not self.inference):
+            op = op.replace("{b}.abs()", "{b}.exp()")
         if isinstance(b, str):
             out = self.fresh(a.shape, a.dtype, (a,))
             refs: tuple[str, ...] = (a.name,)
@@ -742,7 +765,7 @@ class _Builder:
         op = self.pick_op(INPLACE_BINARY)
         b = self.operand(x.shape, inplace=True,
                          scalar_ok="{b} >" not in op and "clamp" not in op and "lerp" not in op)
-        b_text = b if isinstance(b, str) else b.name
+        b_text = b if isinstance(b, str) else self.unaliased(b, x)
         refs = (x.name,) if isinstance(b, str) else (x.name, b.name)
         self.emit("inplace", f"{x.name}.{op.format(b=b_text)}", "inplace", op.split("(")[0], refs,
                   target=x.name)
@@ -761,7 +784,7 @@ class _Builder:
             refs: tuple[str, ...] = (x.name,)
         else:
             b = self.operand(sub, inplace=True)
-            value = b if isinstance(b, str) else b.name
+            value = b if isinstance(b, str) else self.unaliased(b, x)
             refs = (x.name,) if isinstance(b, str) else (x.name, b.name)
         if self.coin(15):
             masks = [s for s in self.tensors(floats=False) if s.shape == x.shape]
