@@ -1045,9 +1045,6 @@ def _mm_grad_b(g: Tensor, a: Tensor, column_major: tuple[bool, bool]) -> Tensor:
 mm_p = Primitive("mm", _mm, vjp=(_mm_grad_a, _mm_grad_b), jvp="linear")
 bmm_p = Primitive("bmm", _matmul, vjp=(lambda g, b: g.bmm(b.mT), lambda g, a: a.mT.bmm(g)),
                   jvp="linear")
-matmul_p = Primitive("matmul", _matmul,
-                     vjp=(lambda g, b: g.matmul(b.mT), lambda g, a: a.mT.matmul(g)),
-                     jvp="linear", node_name="UnsafeViewBackward0")
 mv_p = Primitive("mv", _matmul,
                  vjp=(lambda g, b: g.unsqueeze(1) * b.unsqueeze(0), lambda g, a: a.t().mv(g)),
                  jvp="linear")

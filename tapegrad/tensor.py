@@ -160,9 +160,17 @@ def _forward(prim: ops.Primitive, args: Sequence[Any], params: dict[str, Any]) -
         restore_fp_errors(quiet)
 
 
+def _broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise _broadcast_error(shapes) from None
+
+
 def _broadcast_error(args: Sequence[Any]) -> RuntimeError:
-    """torch's message for operands whose shapes do not broadcast."""
-    shapes = [a._array.shape for a in args if isinstance(a, Tensor)]
+    """torch's message for operands (or shapes) that do not broadcast."""
+    shapes = [a._array.shape if isinstance(a, Tensor) else a for a in args
+              if isinstance(a, Tensor | tuple)]
     a, b = shapes[0], shapes[1] if len(shapes) > 1 else shapes[0]
     for offset in range(1, builtins.max(len(a), len(b)) + 1):
         size_a = a[-offset] if offset <= len(a) else 1
@@ -1881,12 +1889,14 @@ class Tensor:
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: Any = None) -> Tensor:
         correction = _correction(unbiased, correction)
+        _stale_view_first(self)  # before the forward's degrees-of-freedom warning (torch)
         return _apply(ops.var_p, _float_input(self, "var"), dim=_dims_or_none(dim, self.ndim),
                       correction=correction, keepdim=keepdim)
 
     def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: Any = None) -> Tensor:
         correction = _correction(unbiased, correction)
+        _stale_view_first(self)  # before the forward's degrees-of-freedom warning (torch)
         return _apply(ops.std_p, _float_input(self, "std"), dim=_dims_or_none(dim, self.ndim),
                       correction=correction, keepdim=keepdim)
 
@@ -1981,7 +1991,7 @@ class Tensor:
             raise RuntimeError(
                 f"both arguments to matmul need to be at least 1D, but they are {a}D and {b}D"
             )
-        _check_matmul_shapes(self, other)
+        _check_matmul_shapes(self, other, "matmul")
         if a == 1 and b == 1:
             return self.dot(other)
         if a == 2 and b == 1:
@@ -1990,41 +2000,49 @@ class Tensor:
             return _apply(ops.squeeze_inplace_p, self.unsqueeze(0).mm(other), dim=(0,))
         if a == 2 and b == 2:
             return self.mm(other)
-        if b == 2 and _should_fold(self, other):  # torch folds the batch into one mm (a copy
-            rows = math.prod(self.shape[:-1])  # if it must: that is saved)
-            folded = self.reshape(rows, self.shape[-1]).mm(other)
-            return _apply(ops.unsafe_view_p, folded, shape=(*self.shape[:-1], other.shape[-1]))
-        if a == 2 and self.requires_grad:  # the same, transposed
-            rows = math.prod(other.shape[:-2]) * other.shape[-1]
-            folded = other.mT.reshape(rows, other.shape[-2]).mm(self.t())
-            shape = (*other.shape[:-2], other.shape[-1], self.shape[0])
-            return _apply(ops.unsafe_view_p, folded, shape=shape).mT.contiguous()
-        if a == 1:  # torch folds the batch into one mv
-            n = self.shape[0]
-            folded = other.mT.reshape(-1, n).mv(self)
-            return _apply(ops.unsafe_view_p, folded, shape=(*other.shape[:-2], other.shape[-1]))
+        if _should_fold(self, other):  # the batch dims folded into rows of one mm or mv
+            transpose = b > a
+            big = other.mT if transpose else self
+            small = (self.t() if a == 2 else self) if transpose else other
+            shape = tuple(big.shape[:-1])
+            folded = big.reshape(math.prod(shape), big.shape[-1])
+            if small.ndim == 1:
+                return _apply(ops.unsafe_view_p, folded.mv(small), shape=shape)
+            out = _apply(ops.unsafe_view_p, folded.mm(small), shape=(*shape, small.shape[1]))
+            return out.mT.contiguous() if transpose else out
+        if a == 3 and b == 3 and self.shape[0] != other.shape[0]:  # a batch of 1 that needs a
+            if self.shape[0] == 1 and self.requires_grad:  # gradient: folded, as torch
+                return self.squeeze(0).matmul(other)
+            if other.shape[0] == 1 and other.requires_grad:
+                return self.matmul(other.squeeze(0))
+        # torch: both sides expanded to the broadcast batch, flattened, one bmm
+        batch = _broadcast_shape(self.shape[:-2], other.shape[:-2])
+        count, n, m = math.prod(batch), (self.shape[-2] if a > 1 else 1), self.shape[-1]
+        left = self.expand(*batch, n, m).reshape(count, n, m)
         if b == 1:
-            folded = self.reshape(-1, self.shape[-1]).mv(other)
-            return _apply(ops.unsafe_view_p, folded, shape=tuple(self.shape[:-1]))
-        return _apply(ops.matmul_p, self, other)
+            product = left.bmm(other.expand(*batch, m).reshape(count, m).unsqueeze(2))
+            return _apply(ops.unsafe_view_p, product.squeeze(-1), shape=(*batch, n))
+        p = other.shape[-1]
+        product = left.bmm(other.expand(*batch, m, p).reshape(count, m, p))
+        return _apply(ops.unsafe_view_p, product, shape=(*batch, *((n,) if a > 1 else ()), p))
 
     def mm(self, other: Tensor) -> Tensor:
         if self.ndim != 2:
             raise RuntimeError("self must be a matrix")
         if other.ndim != 2:
             raise RuntimeError("mat2 must be a matrix")
-        _check_matmul_shapes(self, other)
+        _check_matmul_shapes(self, other, "mm")
         return _apply(ops.mm_p, self, other,
                       column_major=(_column_major(self._array), _column_major(other._array)))
 
     def bmm(self, other: Tensor) -> Tensor:
         if self.ndim != 3 or other.ndim != 3:
             raise RuntimeError("batch1 must be a 3D tensor")
-        _check_matmul_shapes(self, other)
+        _check_matmul_shapes(self, other, "bmm")
         return _apply(ops.bmm_p, self, other)
 
     def mv(self, vec: Tensor) -> Tensor:
-        _check_matmul_shapes(self, vec)
+        _check_matmul_shapes(self, vec, "mv")
         return _apply(ops.mv_p, self, vec)
 
     def dot(self, other: Tensor) -> Tensor:
@@ -2032,6 +2050,7 @@ class Tensor:
             raise RuntimeError(
                 f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors"
             )
+        _check_same_dtype(self, other, "dot")
         if self.shape[0] != other.shape[0]:
             raise RuntimeError(
                 f"inconsistent tensor size, expected tensor [{self.shape[0]}] and src "
@@ -2965,22 +2984,28 @@ def _check_nonempty_reduction(x: Tensor, dim: Any, name: str) -> None:
                     f"{name}(): Expected reduction dim {shown} to have non-zero size.")
 
 
-def _should_fold(big: Tensor, small: Tensor) -> bool:
-    """torch's matmul folds ``big``'s batch dims into rows when ``small`` needs a gradient or
-    the fold needs no copy."""
-    if small.requires_grad or big.numel() == 0:
+def _should_fold(a: Tensor, b: Tensor) -> bool:
+    """Whether torch's matmul of an N-d (N >= 3) and a 1-d or 2-d tensor folds the big one's
+    batch dims into rows: when the small one needs a gradient (torch would otherwise expand
+    it), else when the fold needs no copy (never for a 2-d ``a``: that needs a transpose)."""
+    big, small = (a, b) if a.ndim >= b.ndim else (b.mT, a)
+    if big.ndim < 3 or small.ndim > 2:
+        return False
+    if small.requires_grad:
+        return True
+    if a.ndim == 2:
+        return False
+    if big.numel() == 0:
         return True
     shape, strides = big.shape, big.stride()
     return builtins.all(strides[i] == strides[i + 1] * shape[i + 1]
                         for i in range(len(shape) - 2))
 
 
-def _check_matmul_shapes(a: Tensor, b: Tensor) -> None:
-    if a.dtype is not b.dtype:
-        raise RuntimeError(
-            f"expected m1 and m2 to have the same dtype, but got: {_dtype_str(a.dtype)} != "
-            f"{_dtype_str(b.dtype)}"
-        )
+def _check_matmul_shapes(a: Tensor, b: Tensor, op: str) -> None:
+    """The inner sizes must agree, and the dtypes but for matmul (its parts check them)."""
+    if op != "matmul":
+        _check_same_dtype(a, b, op)
     inner_a = a.shape[-1]
     inner_b = b.shape[-2] if b.ndim >= 2 else b.shape[0]
     if inner_a != inner_b:
@@ -2994,6 +3019,19 @@ def _check_matmul_shapes(a: Tensor, b: Tensor) -> None:
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({rows}x{inner_a} and {inner_b}x{cols})"
         )
+
+
+def _check_same_dtype(a: Tensor, b: Tensor, op: str) -> None:
+    """Each product names a dtype mismatch its own way."""
+    if a.dtype is b.dtype:
+        return
+    x, y = _type_title(a.dtype), _type_title(b.dtype)
+    raise RuntimeError({
+        "mm": f"expected m1 and m2 to have the same dtype, but got: {_dtype_str(a.dtype)} != "
+              f"{_dtype_str(b.dtype)}",
+        "bmm": f"expected scalar type {x} but found {y}",
+        "mv": f"addmv input tensors must have the same dtype, but got {y}, {x}, and {y}",
+        "dot": f"dot : expected both vectors to have same dtype, but found {x} and {y}"}[op])
 
 
 def _dtype_str(dtype: DType) -> str:

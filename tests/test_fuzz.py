@@ -360,16 +360,40 @@ def test_gradient_layout_of_a_column_major_matmul_operand() -> None:
     compare(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: batched matmul gradients are not views")
-def test_gradients_through_a_batched_matmul_are_views_like_torch() -> None:
-    """torch runs a batched matmul as expand + reshape + bmm, so an operand's gradient comes
-    back through a reshape: a view where tapegrad's matmul rule gives a fresh tensor."""
+MATMUL_SHAPES = [((2, 1, 3), (2, 3, 2)), ((3, 4), (2, 4, 5)), ((2, 1, 2, 3), (4, 3, 2)),
+                 ((2, 3, 4), (4, 5)), ((1, 2, 3), (5, 3, 2)), ((2, 2, 3), (1, 3, 4)),
+                 ((3,), (2, 3, 2)), ((2, 2, 3), (3,)), ((1, 2, 3), (1, 1, 3, 2)),
+                 ((2, 1, 2, 3), (1, 3, 2)), ((0, 2, 3), (3, 2)), ((2, 0, 3), (2, 3, 4))]
+
+
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES)
+@pytest.mark.parametrize("needs", [(True, True), (True, False), (False, True)])
+def test_gradients_through_a_batched_matmul_are_views_like_torch(
+        shapes: tuple[tuple[int, ...], tuple[int, ...]], needs: tuple[bool, bool]) -> None:
+    """torch runs a batched matmul as expand + reshape + bmm (or folds a batch into one mm or
+    mv, squeezing a 3-d operand's batch of 1 that needs a gradient), so an operand's gradient
+    comes back through a reshape, a squeeze or a transpose: a view. Formerly a known bug."""
 
     def scenario(T):
-        a = T.ones(2, 1, 3, requires_grad=True)
-        b = T.ones(2, 3, 2, requires_grad=True)
-        ga, gb = T.autograd.grad((a @ b).sum(), [a, b])
-        return [(g._is_view(), g.stride()) for g in (ga, gb)]
+        a = T.arange(float(np.prod(shapes[0])), dtype=T.float64).reshape(shapes[0])
+        b = T.arange(float(np.prod(shapes[1])), dtype=T.float64).reshape(shapes[1]).div(7)
+        a.requires_grad_(needs[0])
+        b.requires_grad_(needs[1])
+        y = a @ b
+        wanted = [t for t in (a, b) if t.requires_grad]
+        grads = T.autograd.grad((y * y).sum(), wanted)
+        return describe(y), y.stride(), [(describe(g), g._is_view(), g.stride()) for g in grads]
+
+    compare(scenario)
+
+
+def test_batched_matmul_errors_name_the_product_that_refuses() -> None:
+    def scenario(T):
+        pairs = [((3,), (3,)), ((2, 3), (3,)), ((2, 3), (3, 2)), ((2, 2, 3), (3,)),
+                 ((2, 2, 3), (2, 3, 2)), ((3,), (2, 3, 2)), ((2, 3), (2, 3, 2))]
+        mixed = [outcome(lambda a=a, b=b: T.ones(a) @ T.ones(b, dtype=T.float64), 100)
+                 for a, b in pairs]
+        return mixed, outcome(lambda: T.ones(2, 2, 3) @ T.ones(3, 3, 2), 100)
 
     compare(scenario)
 
@@ -1526,3 +1550,18 @@ def test_copy_casts_the_source_gradient_before_summing_it() -> None:
         return describe(g), g._is_view(), describe(h), h._is_view()
 
     compare(scenario)
+
+
+def test_stale_view_error_comes_before_the_degrees_of_freedom_warning() -> None:
+    """Found by the soak: torch collects a stale view's edge (raising) before var() runs and
+    warns about its degrees of freedom."""
+
+    def scenario(T):
+        x = T.tensor(0.13, dtype=T.float64).requires_grad_()
+        with T.no_grad():
+            view = x.reshape(-1)
+            x[None] = x
+        return [warned(lambda f=f: f(view)) for f in (lambda v: v.var(), lambda v: v.std())]
+
+    result = compare(scenario)
+    assert result[0][0][1].startswith("A view was created in no_grad mode")

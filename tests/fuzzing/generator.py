@@ -96,8 +96,6 @@ class Slot:
 # include_known=True)`` generates them again, to check that they are still there.
 KNOWN_BUGS = {
     "hook_none_grad": "test_failures.py::test_hooks_on_outputs_without_a_gradient",
-    "batched_matmul_grad_view":
-        "test_fuzz.py::test_gradients_through_a_batched_matmul_are_views_like_torch",
     # not tapegrad bugs: torch's own (see the tests)
     "inference_mean": "test_fuzz.py::test_mean_of_an_inference_tensor_requiring_grad",
     "inplace_alias_order":
@@ -297,11 +295,6 @@ class _Builder:
     def writable(self) -> Slot:
         """A target for an in-place op (away from the known in-place bugs)."""
         candidates = self.tensors(known_shape=False)
-        # an autograd.grad result (is_view, layout not agreed) may be a view in torch only,
-        # created in no_grad mode, which torch refuses to write with grad mode on
-        if self.avoid("batched_matmul_grad_view",
-                      any(step.family == "matmul" for step in self.steps)):
-            candidates = [c for c in candidates if not (c.is_view and not c.agree)]
         if not candidates:
             return self.leaf(shape=(3,))
         if len(candidates) > 3 and self.coin(50):
@@ -846,10 +839,8 @@ class _Builder:
         # the engine's buffers: torch may hand out expanded views of them
         outs = [Slot(self.name(i), s.shape, s.dtype, agree=False, contig=False, is_view=True)
                 for i, s in enumerate(inputs)]
-        matmul = any(step.family == "matmul" for step in self.steps)
-        ignore = ("view",) if self.avoid("batched_matmul_grad_view", matmul) else ()
         self.emit("eval", code, "grad", "create_graph" if create else "grad",
-                  (x.name, *(s.name for s in inputs)), tuple(outs), unpack=True, ignore=ignore)
+                  (x.name, *(s.name for s in inputs)), tuple(outs), unpack=True)
         return None
 
     def f_autograd_misc(self) -> None:
@@ -859,10 +850,6 @@ class _Builder:
         if op == "bad_hook" and self.coin(50):
             op = "dtype_hook"
         if "hook" in op and self.avoid("hook_none_grad", x.multi_out):
-            op = "retain_grad"
-        # an autograd.grad result (is_view, layout not agreed) may be a view in torch only
-        if op == "detach_" and self.avoid("batched_matmul_grad_view", x.is_view and not x.agree
-                                          and any(step.family == "matmul" for step in self.steps)):
             op = "retain_grad"
         if op == "grab_grad":
             leaves = [s for s in self.slots if s.leaf]
