@@ -1355,8 +1355,13 @@ zero_p = Primitive("zero", lambda x: xp(x).zeros_like(x), vjp=(lambda g: g.zeros
 
 
 # ----------------------------------------------------------------------------- indexing
+def np_index(index: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An index key in NumPy's form: its index tensors as arrays."""
+    return tuple(getattr(i, "_array", i) for i in index)
+
+
 def _index(x: Any, *, index: tuple[Any, ...]) -> Any:
-    return x[index]
+    return x[np_index(index)]
 
 
 def _index_vjp(g: Tensor, x_shape: tuple[int, ...], index: tuple[Any, ...]) -> Tensor:
@@ -1371,6 +1376,7 @@ index_p = Primitive("index", _index, vjp=(_index_vjp,), jvp="linear")
 
 
 def _index_put(x: Any, values: Any, *, index: tuple[Any, ...], accumulate: bool) -> Any:
+    index = np_index(index)
     target = x[index].shape  # values expand to it (NumPy would also drop leading 1-dims)
     if values.ndim > len(target) or any(n not in (1, m) for n, m in zip(
             values.shape[::-1], target[::-1], strict=False)):
@@ -1730,6 +1736,7 @@ def _index_operands(x: Any, index: tuple[Any, ...], shape: tuple[int, ...]
     """The operands' strides of torch's advanced-indexing TensorIterator, whose dim order the
     result takes: ``x`` after its basic items (views) with the indexed dims at stride 0, and the
     broadcast index tensors, all in the result's ``shape`` (None: contiguous)."""
+    index = np_index(index)
     sizes, strides = list(x.shape), list(_elements(x))
     consumed = sum(i.ndim if _is_mask(i) else 1 for i in index
                    if i is not None and i is not Ellipsis)

@@ -434,10 +434,10 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
             saved[name] = args[index].dtype
         elif kind == _SAVE_PARAM:
             value = params[name]
-            # index tensors (torch saves them as tensors) are freed after backward too
+            # index tensors, saved as torch saves them: version-checked, freed after backward
             is_index = type(value) is tuple and builtins.any(
-                isinstance(v, np.ndarray) for v in value)
-            saved[name] = SavedTensor(value) if is_index else value
+                isinstance(v, np.ndarray | Tensor) for v in value)
+            saved[name] = tuple(SavedTensor(v) for v in value) if is_index else value
         elif index >= 0:
             saved[name] = SavedTensor(outs[index], is_output=True, output_nr=index)
         elif prim.multi_output:
@@ -665,7 +665,7 @@ def _selected(target: Tensor, prim: ops.Primitive, others: Sequence[Any],
         return others[0]._array
     if prim is ops.index_put_p:
         chosen = np.zeros(target._array.shape, dtype=bool)
-        chosen[params["index"]] = True
+        chosen[ops.np_index(params["index"])] = True
         return chosen
     return True
 
@@ -3140,15 +3140,16 @@ def _is_advanced(item: Any) -> bool:
 
 
 def _advanced_index(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Convert an indexing key to NumPy's form (tensors become arrays)."""
-    out = []
+    """An indexing key for the index primitives: lists become arrays; tensors stay, to be
+    saved (and version-checked) as torch saves them (``ops.np_index`` gives NumPy's form)."""
+    out: list[Any] = []
     for item in key:
         if isinstance(item, Tensor):
             if item.dtype.is_floating_point:
                 raise IndexError(
                     "tensors used as indices must be long, int, byte or bool tensors"
                 )
-            out.append(item._array)
+            out.append(item)
         elif isinstance(item, list):
             array = np.asarray(item)
             if array.dtype.kind == "f":
@@ -3275,11 +3276,11 @@ def _checked_index(x: Tensor, key: tuple[Any, ...]) -> tuple[Any, ...]:
     checks no bounds where the result is empty (then out-of-bounds indices are replaced)."""
     index = _advanced_index(key)
     try:
-        x._array[index]
+        x._array[ops.np_index(index)]
     except IndexError as error:
         if "out of bounds" in str(error) and x._array.size:
             safe = tuple(np.zeros_like(i) if isinstance(i, np.ndarray) and i.dtype != np.bool_
-                         else i for i in index)
+                         else i for i in ops.np_index(index))
             try:
                 if x._array[safe].size == 0:
                     return safe

@@ -216,3 +216,28 @@ def test_bare_slice_slices_but_whole_slices_in_a_tuple_alias() -> None:
             (Ellipsis, slice(None)), Ellipsis, (), (slice(None), slice(None)))]
 
     compare(scenario)
+
+
+def test_an_index_tensor_modified_in_place_before_backward_is_refused() -> None:
+    """torch saves index tensors for backward and checks their versions; tapegrad once kept
+    their NumPy arrays, so an in-place change gave a silently wrong gradient."""
+
+    def scenario(T):
+        results = []
+        for write in ("get", "set", "put"):
+            x = T.arange(5.0, requires_grad=True)
+            values = T.ones(2, requires_grad=True)
+            index = T.tensor([0, 2])
+            if write == "get":
+                out = x[index] * 1
+            elif write == "set":
+                out = x * 1
+                out[index] = values
+            else:
+                out = x.index_put((index,), values, accumulate=True)
+            index.add_(1)
+            results.append(outcome(lambda out=out: out.sum().backward(), 140))
+            results.append(describe((x.grad, values.grad), version=False))
+        return results
+
+    assert compare(scenario)[0][1].startswith("one of the variables needed for gradient")
