@@ -295,11 +295,25 @@ leaky_relu_backward_p: Primitive = Primitive(
                                             negative_slope=negative_slope),
          lambda g: g.zeros_like()),
     jvp="elementwise", node_name="LeakyReluBackwardBackward0")
-leaky_relu_p = Primitive(
-    "leaky_relu", _leaky_relu,
-    vjp=(lambda g, x, negative_slope: g._op(leaky_relu_backward_p, x,
-                                            negative_slope=negative_slope),),
-    jvp="elementwise")
+def _leaky_relu_vjp(g: Tensor, x: Tensor, negative_slope: float) -> Tensor:
+    return g._op(leaky_relu_backward_p, x, negative_slope=negative_slope)
+
+
+leaky_relu_p = Primitive("leaky_relu", _leaky_relu, vjp=(_leaky_relu_vjp,), jvp="elementwise")
+leaky_relu_inplace_p = Primitive("leaky_relu_", _leaky_relu, vjp=(_leaky_relu_vjp,),
+                                 jvp="elementwise", node_name="LeakyReluBackward1")
+
+
+def _hardtanh(x: Any, *, min_val: float, max_val: float) -> Any:
+    return xp(x).clip(x, min_val, max_val).astype(x.dtype, copy=False)
+
+
+def _hardtanh_vjp(g: Tensor, x: Tensor, min_val: float, max_val: float) -> Tensor:
+    return _gate(g, (x > min_val).logical_and(x < max_val))  # (clamp's passes the bounds)
+
+
+hardtanh_p = Primitive("hardtanh", _hardtanh, vjp=(_hardtanh_vjp,), jvp="elementwise",
+                       promote="none")  # (in place too: torch's hardtanh_ is HardtanhBackward0)
 
 
 def _erf(x: Any) -> Any:
@@ -1404,6 +1418,8 @@ def _check_gather(x: Any, index: Any, dim: int) -> None:
 
 
 def _take(x: Any, index: Any, *, dim: int) -> Any:
+    if not x.ndim:  # torch gathers from a 0-d tensor as from its (1,) view
+        return _take(x.reshape(1), index.reshape(-1), dim=0).reshape(index.shape)
     _check_gather(x, index, dim)
     if not index.size:
         return xp(x).zeros(index.shape, dtype=x.dtype)
@@ -1433,6 +1449,8 @@ def _scatter_indices(index: Any, dim: int) -> tuple[Any, ...]:
 
 
 def _scatter(x: Any, index: Any, src: Any, *, dim: int) -> Any:
+    if not x.ndim:  # as on its (1,) view
+        return _scatter(x.reshape(1), index.reshape(-1), src.reshape(-1), dim=0).reshape(())
     _check_gather(x, index, dim)
     out = x.copy()
     src = src if src.ndim else xp(x).broadcast_to(src, index.shape)
@@ -1442,6 +1460,8 @@ def _scatter(x: Any, index: Any, src: Any, *, dim: int) -> Any:
 
 
 def _scatter_add(x: Any, index: Any, src: Any, *, dim: int) -> Any:
+    if not x.ndim:  # as on its (1,) view
+        return _scatter_add(x.reshape(1), index.reshape(-1), src.reshape(-1), dim=0).reshape(())
     _check_gather(x, index, dim)
     out = x.copy()
     if not index.size:

@@ -2100,6 +2100,9 @@ class Tensor:
         new = (*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:])
         return self.reshape(new)
 
+    def ravel(self) -> Tensor:
+        return self.contiguous().view(-1)
+
     def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
         dim = _wrap_dim(dim, self.ndim)
         sizes = _infer_shape(tuple(sizes), self.shape[dim])
@@ -2133,7 +2136,11 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
-        return self.permute(*reversed(range(self.ndim)))
+        message = _T_ZERO_D if self.ndim == 0 else _T_OTHER
+        if self.ndim != 2 and message not in _T_WARNED:  # torch warns once per process
+            _T_WARNED.add(message)
+            warnings.warn(message, UserWarning, stacklevel=2)
+        return self.permute(tuple(reversed(range(self.ndim))))
 
     @property
     def mT(self) -> Tensor:
@@ -2187,7 +2194,7 @@ class Tensor:
         src = [_wrap_dim(s, self.ndim) for s in src]
         dst = [_wrap_dim(d, self.ndim) for d in dst]
         if self.ndim == 0:  # dims were checked above; nothing moves
-            return self.permute(())
+            return _apply(ops.alias_p, self)
         order = [i for i in range(self.ndim) if i not in src]
         for d, s in sorted(zip(dst, src, strict=True)):
             order.insert(d, s)
@@ -2387,6 +2394,9 @@ class Tensor:
         return Tensor._from_array(np.stack(indices, axis=1).astype(np.int64))
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        if not self.ndim:
+            _wrap_dim(dim, 0)
+            return Tensor._from_array(np.zeros((), dtype=np.int64))
         array = -self._array if descending else self._array
         return Tensor._from_array(np.argsort(array, axis=dim, kind="stable").astype(np.int64))
 
@@ -2396,7 +2406,10 @@ class Tensor:
                           indices)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
-        indices = self.argsort(dim, descending=largest).narrow(dim, 0, k)
+        if not 0 <= k <= (self.shape[_wrap_dim(dim, self.ndim)] if self.ndim else 1):
+            raise RuntimeError("selected index k out of range")
+        indices = self.argsort(dim, descending=largest)
+        indices = indices.narrow(dim, 0, k) if self.ndim else indices  # (0-d for k = 0 too)
         return TopkResult(_apply(ops.topk_p, self, indices, dim=_wrap_dim(dim, self.ndim)),
                           indices)
 
@@ -3441,6 +3454,14 @@ def _checked_scalar(value: Any, dtype: np.dtype) -> np.ndarray:
             raise RuntimeError(
                 f"value cannot be converted to type {_C_TYPES[dtype.name]} without overflow")
     return np.array(value).astype(dtype)
+
+
+_T_WARNED: set[str] = set()
+_T_ZERO_D = "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
+_T_OTHER = ("The use of `x.T` on tensors of dimension other than 2 to reverse their shape is "
+            "deprecated and it will throw an error in a future release. Consider `x.mT` to "
+            "transpose batches of matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to "
+            "reverse the dimensions of a tensor.")
 
 
 def _expand_type(t: Tensor) -> str:

@@ -279,3 +279,48 @@ def test_errors_match_torch(case: str) -> None:
     ours, theirs = (observe(lambda lib=lib, module=module: ERRORS[case](lib, module))
                     for lib, module in LIBS)
     assert ours == theirs
+
+
+def test_hardtanh_and_leaky_relu_in_place_follow_torch() -> None:
+    """hardtanh's gradient is zero at the bounds (it is not clamp's, which passes them); the
+    in-place forms record HardtanhBackward0 / LeakyReluBackward1 on the tensor itself."""
+    from tests.fuzzing.oracle import compare, describe
+
+    def scenario(T):
+        F = T.nn.functional
+        x = T.tensor([-1.0, 1.0, 0.5, -2.0, 2.0, 6.0, 0.0], dtype=T.float64, requires_grad=True)
+        outs = [F.hardtanh(x), F.relu6(x), F.hardtanh(x * 1, inplace=True),
+                F.leaky_relu(x * 1, 0.1, inplace=True), F.relu6(x * 1, inplace=True)]
+        grads = [T.autograd.grad(o.sum(), [x], retain_graph=True)[0] for o in outs]
+        return ([describe(o) for o in outs], [o.grad_fn.name() for o in outs],
+                [describe(g, version=False) for g in grads])
+
+    compare(scenario)
+
+
+def test_sort_topk_gather_and_scatter_of_a_0d_tensor() -> None:
+    """torch runs them on a 0-d tensor as on its (1,) view (tapegrad raised NumPy errors)."""
+    from tests.fuzzing.oracle import compare, describe, outcome
+
+    def scenario(T):
+        s = T.tensor(3.0, dtype=T.float64, requires_grad=True)
+        calls = [lambda: s.sort(), lambda: s.sort(0, descending=True), lambda: s.topk(1),
+                 lambda: s.topk(0), lambda: s.topk(2), lambda: s.argsort(),
+                 lambda: s.gather(0, T.tensor(0)), lambda: s.gather(0, T.tensor(1)),
+                 lambda: s.scatter(0, T.tensor(0), 5.0),
+                 lambda: s.scatter_add(0, T.tensor(0), T.tensor(2.0, dtype=T.float64)),
+                 lambda: T.ones(3).topk(4)]
+        results = []
+        for call in calls:
+            out = outcome(call)
+            if isinstance(out, tuple) and isinstance(out[0], str):
+                results.append(out)
+                continue
+            first = out[0] if isinstance(out, tuple) else out
+            grad = (T.autograd.grad(first.sum(), [s], allow_unused=True)[0]
+                    if first.requires_grad else None)
+            results.append((describe(tuple(out) if isinstance(out, tuple) else out),
+                            describe(grad, version=False)))
+        return results
+
+    compare(scenario)

@@ -1565,3 +1565,28 @@ def test_stale_view_error_comes_before_the_degrees_of_freedom_warning() -> None:
 
     result = compare(scenario)
     assert result[0][0][1].startswith("A view was created in no_grad mode")
+
+
+def test_movedim_T_and_ravel_of_0d_and_1d_tensors() -> None:
+    """Found by the soak: movedim of a 0-d tensor is an alias in torch (its gradient is no
+    view); ``.T`` of a 0-d tensor failed here, and ``ravel`` was missing."""
+
+    def scenario(T):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about .T once per process
+            results = []
+            for shape in ((), (3,), (2, 3)):
+                x = T.ones(shape, dtype=T.float64, requires_grad=True)
+                for f in (lambda t: t.movedim(0, 0), lambda t: t.moveaxis(-1, 0), lambda t: t.T,
+                          lambda t: t.ravel(), lambda t: t.mT.ravel() if t.ndim == 2 else -t):
+                    y = f(x)
+                    (g,) = T.autograd.grad(y.neg().sum(), [x])
+                    results.append((describe(y), y.grad_fn.name(), g._is_view()))
+        return results
+
+    compare(scenario)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            tapegrad.ones(3).T, tapegrad.ones(()).T  # noqa: B018
+    assert len(caught) <= 2  # once per process, as torch

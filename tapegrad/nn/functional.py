@@ -160,7 +160,9 @@ def hardtanh(
         >>> F.hardtanh(tapegrad.tensor([-3.0, 0.5, 3.0]))
         tensor([-1.0000,  0.5000,  1.0000])
     """
-    return input.clamp_(min_val, max_val) if inplace else input.clamp(min_val, max_val)
+    if inplace:
+        return _inplace(input, ops.hardtanh_p, min_val=min_val, max_val=max_val)
+    return _apply(ops.hardtanh_p, input, min_val=min_val, max_val=max_val)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -172,8 +174,8 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
         >>> F.leaky_relu(tapegrad.tensor([-2.0, 3.0]), 0.5)
         tensor([-1.,  3.])
     """
-    if inplace:  # compute on a copy so the saved input is not the one being overwritten
-        return input.copy_(leaky_relu(input.clone(), negative_slope))
+    if inplace:
+        return _inplace(input, ops.leaky_relu_inplace_p, negative_slope=negative_slope)
     return _apply(ops.leaky_relu_p, input, negative_slope=negative_slope)
 
 

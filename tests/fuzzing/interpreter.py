@@ -62,7 +62,8 @@ __all__ = ["Raised", "first_difference", "render", "run"]
 _INFERENCE_WRITE = "Inplace update to inference tensor outside InferenceMode"
 # torch emits these once per process (TORCH_WARN_ONCE / warn-once), so they are not compared
 _ONCE_WARNINGS = ("Using backward() with create_graph=True",
-                  "grad and param do not obey the gradient layout contract")
+                  "grad and param do not obey the gradient layout contract",
+                  "Tensor.T is deprecated on 0-D", "The use of `x.T` on tensors")
 
 
 @dataclass(frozen=True)
