@@ -892,6 +892,9 @@ def _variance(x: Any, dim: Any, correction: float, keepdim: bool, name: str) -> 
                       "less than the reduction factor (input numel divided by output numel).",
                       UserWarning, stacklevel=7)
     axis = _np_dim(dim)
+    if x.size:  # shifted by a first element: equal values give exactly 0 (torch's Welford)
+        x = x - x[tuple(slice(0, 1) if axis is None or d in axis else slice(None)
+                        for d in range(x.ndim))]
     mean = m.sum(x, axis=axis, keepdims=True) / count  # np.mean warns over nothing
     squares = m.sum((x - mean) ** 2, axis=axis, keepdims=keepdim)
     return (squares / max(count - correction, 0)).astype(x.dtype, copy=False)

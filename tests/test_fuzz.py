@@ -1590,3 +1590,16 @@ def test_movedim_T_and_ravel_of_0d_and_1d_tensors() -> None:
         for _ in range(2):
             tapegrad.ones(3).T, tapegrad.ones(()).T  # noqa: B018
     assert len(caught) <= 2  # once per process, as torch
+
+
+def test_variance_of_equal_values_is_exactly_zero() -> None:
+    """Found by the soak: var() of a row of equal float32 values was 1e-16 here and exactly 0
+    in torch (Welford), so ``var > 0`` disagreed. The values are now shifted by a first one."""
+
+    def scenario(T):
+        rows = T.full((2, 3), 0.7615941762924194, dtype=T.float32)
+        column = T.full((5,), 0.1, dtype=T.float64)
+        return [(t > 0).tolist() for t in (rows.var(1), rows.std(0), column.var(), column.std(),
+                                          T.tensor(0.3).var(correction=0))]
+
+    compare(scenario)
