@@ -1841,17 +1841,24 @@ def result_layout(prim: Primitive, args: Any, out: Any, params: dict[str, Any]) 
             if array is not None and not array.flags.c_contiguous:
                 return _like_operands([getattr(a, "_array", None) for a in (
                     args[:1] if self_only else args)], out)
-    if not out.flags.c_contiguous:  # contiguous operands, or an op with a contiguous result
+    source = args[0]._array if self_only else None
+    if source is not None and source.shape == out.shape and 1 in out.shape:
+        # torch's preserve format keeps a dense self's strides, size-1 dims' included
+        wanted = tuple(s // source.itemsize * out.itemsize for s in source.strides)
+    elif not out.flags.c_contiguous:  # contiguous operands, or an op with a contiguous result
         return xp(out).ascontiguousarray(out)
-    if 1 in out.shape:  # NumPy keeps any stride for a size-1 dim
+    elif 1 in out.shape:  # NumPy keeps any stride for a size-1 dim
         wanted = _contiguous_strides(out)
-        source = getattr(args[0], "_array", None) if self_only else None
-        if source is not None and source.shape == out.shape:
-            # torch's preserve format keeps a dense self's strides, size-1 dims' included
-            wanted = tuple(s // source.itemsize * out.itemsize for s in source.strides)
-        if out.strides != wanted:
-            return xp(out).lib.stride_tricks.as_strided(out, strides=wanted)
-    return out
+    else:
+        return out
+    if out.strides == wanted:
+        return out
+    if out.flags.c_contiguous:  # only size-1 dims' strides differ: the same buffer
+        return xp(out).lib.stride_tricks.as_strided(out, strides=wanted)
+    fresh = xp(out).lib.stride_tricks.as_strided(xp(out).empty(out.size, out.dtype), out.shape,
+                                                 wanted)  # dense strides: a buffer of out.size
+    fresh[...] = out
+    return fresh
 
 
 def _like_operands(arrays: list[Any], out: Any) -> Any:

@@ -1603,3 +1603,16 @@ def test_variance_of_equal_values_is_exactly_zero() -> None:
                                           T.tensor(0.3).var(correction=0))]
 
     compare(scenario)
+
+
+def test_flip_keeps_a_dense_selfs_size_one_strides() -> None:
+    """flip allocates like self (preserve format): a transposed (3, 1) -> (1, 3) tensor keeps
+    its (1, 1) strides even where NumPy's flipped view is not contiguous."""
+
+    def scenario(T):
+        row = T.tensor([[1.0], [2.0], [3.0]]).t()
+        grid = T.zeros(3, 1, 2).permute(1, 2, 0)
+        return [(t.stride(), t.tolist()) for t in (row.flip(0), row.flip(1), row.flip(0, 1),
+                                                   grid.flip(2), row.roll(1, 1))]
+
+    compare(scenario)
