@@ -250,6 +250,10 @@ class SavedTensor:
         self._value = None
 
 
+def _holds_saved(values: tuple[Any, ...]) -> bool:
+    return any(type(v) is SavedTensor for v in values)
+
+
 def _modified_message(tensor: Tensor, node: Node | None, output_nr: int, expected: int) -> str:
     shape = ", ".join(str(s) for s in tensor.shape)
     text = (
@@ -291,8 +295,8 @@ class PrimitiveNode(Node):
         for name, value in self.saved.items():
             if type(value) is SavedTensor:
                 value = value.unpack(self)
-            elif type(value) is tuple and value and type(value[0]) is SavedTensor:
-                value = tuple(v.unpack(self) for v in value)
+            elif type(value) is tuple and _holds_saved(value):  # variadic inputs, index keys
+                value = tuple(v.unpack(self) if type(v) is SavedTensor else v for v in value)
             env[name] = value
         if prim.multi_output:
             env["g"] = _materialize(grads, self.out_meta)
@@ -312,9 +316,10 @@ class PrimitiveNode(Node):
         for value in self.saved.values():
             if type(value) is SavedTensor:
                 value.release()
-            elif type(value) is tuple and value and type(value[0]) is SavedTensor:
+            elif type(value) is tuple and _holds_saved(value):
                 for v in value:
-                    v.release()
+                    if type(v) is SavedTensor:
+                        v.release()
 
     def __getattr__(self, name: str) -> Any:
         # torch exposes saved values as grad_fn._saved_<name>

@@ -437,7 +437,8 @@ def _record(prim: ops.Primitive, args: Sequence[Any], outs: Sequence[Tensor],
             # index tensors, saved as torch saves them: version-checked, freed after backward
             is_index = type(value) is tuple and builtins.any(
                 isinstance(v, np.ndarray | Tensor) for v in value)
-            saved[name] = tuple(SavedTensor(v) for v in value) if is_index else value
+            saved[name] = tuple(SavedTensor(v) if isinstance(v, np.ndarray | Tensor) else v
+                                for v in value) if is_index else value
         elif index >= 0:
             saved[name] = SavedTensor(outs[index], is_output=True, output_nr=index)
         elif prim.multi_output:
@@ -3291,7 +3292,7 @@ def _checked_index(x: Tensor, key: tuple[Any, ...]) -> tuple[Any, ...]:
     try:
         x._array[ops.np_index(index)]
     except IndexError as error:
-        if "out of bounds" in str(error) and x._array.size:
+        if "out of bounds" in str(error):
             safe = tuple(np.zeros_like(i) if isinstance(i, np.ndarray) and i.dtype != np.bool_
                          else i for i in ops.np_index(index))
             try:
@@ -3352,7 +3353,7 @@ def _getitem(x: Tensor, key: Any) -> Tensor:
         key = (key,)
     if any(_is_advanced(item) for item in key):
         _check_masks(x, key)
-        x, key = _selects_first(x, key)
+        x, key = _selects_first(x, key, views=True)
         index = _checked_index(x, key)  # before recording anything
         forced = _index_records_inference(x, key)
         out = _apply(ops.index_p, x, index=index)

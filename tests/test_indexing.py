@@ -241,3 +241,20 @@ def test_an_index_tensor_modified_in_place_before_backward_is_refused() -> None:
         return results
 
     assert compare(scenario)[0][1].startswith("one of the variables needed for gradient")
+
+
+@pytest.mark.parametrize("key", ["None, I", "I, None", "1:, I", "0, I", ":, None, I", "..., I"])
+def test_getitem_applies_basic_items_first_so_gradients_match(key: str) -> None:
+    """torch applies None, slices and integers as views before the index tensors, so the
+    gradient through ``x[None, I]`` is a view (of an unsqueeze's backward). Found by the
+    fuzzer's richer keys, with a second-backward error that saving a key's None caused."""
+
+    def scenario(T):
+        x = T.arange(6.0, dtype=T.float64).reshape(2, 3).requires_grad_()
+        y = x[_key(T, key)]
+        (g,) = T.autograd.grad((y * y).sum(), [x], retain_graph=True)
+        y.sum().backward()
+        return describe(y), _name(y.grad_fn), describe(g, version=False), g._is_view(), \
+            describe(x.grad, version=False)
+
+    compare(scenario)

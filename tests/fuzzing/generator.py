@@ -685,7 +685,7 @@ class _Builder:
         op = self.pick(("getitem", "index_select", "gather", "index_put"))
         new: Shape = (count, *shape[1:])
         if op == "getitem":
-            code = f"{x.name}[T.tensor({index})]"
+            code, new = self.index_key(x, shape, count, rng)
         elif op == "index_select":
             index = [i % shape[0] for i in index]
             code = f"{x.name}.index_select(0, T.tensor({index}))"
@@ -700,6 +700,25 @@ class _Builder:
         out = self.fresh(new, x.dtype, (x,))
         self.emit("eval", code, "index", op, (x.name,), (out,))
         return None
+
+    def index_key(self, x: Slot, shape: Shape, count: int, rng: Any) -> tuple[str, Shape]:
+        """``x[key]`` with one index tensor at some dim, maybe an integer at another dim and a
+        leading None, and its shape as torch computes it (integers are selects first)."""
+        dim = self.integer(0, len(shape) - 1) if self.coin(50) else 0
+        index = rng.integers(-shape[dim], shape[dim], count).tolist()
+        at = self.integer(0, len(shape) - 1) if len(shape) > 1 and self.coin(30) else dim
+        items = [":"] * len(shape)
+        items[dim] = f"T.tensor({index})"
+        if at != dim and shape[at]:
+            items[at] = str(self.integer(-shape[at], shape[at] - 1))
+        else:
+            at = dim
+        lead = self.coin(20)
+        while len(items) > dim + 1 and items[-1] == ":":
+            items.pop()
+        new = [count if d == dim else n for d, n in enumerate(shape) if d != at or at == dim]
+        return (f"{x.name}[{'None, ' if lead else ''}{', '.join(items)}]",
+                ((1,) if lead else ()) + tuple(new))
 
     def f_matmul(self) -> None:
         a = self.some_tensor()
