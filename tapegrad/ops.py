@@ -914,14 +914,9 @@ def _var_vjp(g: Tensor, x: Tensor, dim: Any, correction: float, keepdim: bool) -
 
 def _std_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, correction: float,
              keepdim: bool) -> Tensor:
-    shape = x.shape
-    g = _unsqueeze_reduced(g, shape, dim, keepdim)
-    out = _unsqueeze_reduced(out, shape, dim, keepdim)
-    count = _reduced_count(shape, dim)
-    centered = x - x.mean_along(dim, keepdim=True)
-    if count - correction <= 0 and (dim is None or len(shape) == 0):
-        return g * centered * math.nan  # torch: grad / (2 * inf) times inf or nan
-    return (g * centered / (out * (count - correction))).masked_fill(out == 0, 0.0)
+    # torch's: var's backward of grad / (2 std), zero where std is 0. A double backward's nan
+    # there (0 / 0) reaches x only through std's own backward, which masks it again.
+    return _var_vjp((g / (out * 2)).masked_fill(out == 0, 0.0), x, dim, correction, keepdim)
 
 
 def _var_jvp(t: Tensor, x: Tensor, dim: Any, correction: float, keepdim: bool) -> Tensor:
@@ -1307,14 +1302,15 @@ diagonal_p: Primitive = Primitive("diagonal", _diagonal,
                                                 "dim2": dim2}),)),),
                        jvp="linear", view=True)
 # A regenerated view (after an in-place op on its base): ``chain`` replays it from the base.
+def _as_strided_vjp(g: Tensor, x_shape: tuple[int, ...], chain: tuple[Any, ...]) -> Tensor:
+    if not math.prod(x_shape) or not g.numel():  # torch: fresh zeros, outside the graph
+        return g.detach().new_zeros(x_shape)
+    # torch returns a view of the gradient's storage (as_strided)
+    return g._op(view_scatter_p, base_shape=x_shape, chain=chain).view(-1).view(x_shape)
+
+
 as_strided_p = Primitive("as_strided", lambda x, *, chain: _replay_array(x, chain),
-                         # torch returns a view of the gradient's storage (as_strided); of
-                         # an empty base, fresh zeros outside the graph
-                         vjp=(lambda g, x_shape, chain: g._op(
-                             view_scatter_p, base_shape=x_shape, chain=chain).view(-1).view(
-                                 x_shape) if math.prod(x_shape) else g.detach().new_zeros(
-                                 x_shape),),
-                         jvp="linear", view=True)
+                         vjp=(_as_strided_vjp,), jvp="linear", view=True)
 
 
 def _replay_array(x: Any, chain: tuple[Any, ...]) -> Any:

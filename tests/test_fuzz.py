@@ -1616,3 +1616,24 @@ def test_flip_keeps_a_dense_selfs_size_one_strides() -> None:
                                                    grid.flip(2), row.roll(1, 1))]
 
     compare(scenario)
+
+
+def test_std_double_backward_where_std_is_zero_and_empty_regenerated_views() -> None:
+    """Found by the soak: the second derivative of std() where it is 0 is finite in torch (its
+    backward divides the incoming gradient by 2 std, masked, then runs var's backward); and a
+    regenerated (as_strided) empty view's gradient is fresh zeros outside the graph."""
+
+    def scenario(T):
+        x = T.tensor([[2.0, -2.0, -2.0], [-1.0, -2.0, 2.0]], dtype=T.float64, requires_grad=True)
+        (g,) = T.autograd.grad(x.std(0).sum(), [x], create_graph=True)
+        (gg,) = T.autograd.grad(g.sum(), [x])
+        leaf = T.tensor([0.13, -0.13, 0.64], dtype=T.float64, requires_grad=True)
+        empty = leaf.narrow(0, 0, 0)
+        with T.no_grad():
+            leaf.zero_()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (empty * empty).sum().backward(create_graph=True)
+        return describe(g), describe(gg, version=False), describe(leaf.grad, version=False)
+
+    compare(scenario)
