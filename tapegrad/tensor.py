@@ -2371,6 +2371,7 @@ class Tensor:
     def index_put(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
         index = _advanced_index(tuple(indices))
         values = _operand_tensor(values, self)
+        _check_index_put_dtype(self, indices, values, accumulate)
         modes = _state.current()
         forced = False
         if not modes.inference_mode:  # index tensors are operands (B62), saved ones (B66)
@@ -2571,6 +2572,7 @@ class Tensor:
     def index_put_(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
         index = _advanced_index(tuple(indices))
         values = _operand_tensor(values, self)
+        _check_index_put_dtype(self, indices, values, accumulate)
         _inplace(self, ops.index_put_p, values, index=index, accumulate=accumulate)
         if (not accumulate and len(indices) == 1 and isinstance(indices[0], Tensor)
                 and indices[0].dtype is _dtype.bool_ and values.numel() == 1
@@ -3283,6 +3285,17 @@ def _index_records_inference(x: Tensor, key: tuple[Any, ...]) -> bool:
         if isinstance(item, Tensor) and item._is_inference:
             SavedTensor(item)  # raises: IndexBackward0 saves its indices
     return x._is_inference
+
+
+def _check_index_put_dtype(x: Tensor, indices: Any, values: Tensor, accumulate: bool) -> None:
+    """torch's index_put_ needs values of x's dtype, but for the one-mask, one-value write it
+    hands to masked_fill_."""
+    if values.dtype is x.dtype or (not accumulate and len(indices) == 1
+                                   and _is_bool_index(indices[0]) and values.numel() == 1):
+        return
+    raise RuntimeError("Index put requires the source and destination dtypes match, got "
+                       f"{_type_title(x.dtype)} for the destination and "
+                       f"{_type_title(values.dtype)} for the source.")
 
 
 def _checked_index(x: Tensor, key: tuple[Any, ...]) -> tuple[Any, ...]:

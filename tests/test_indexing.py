@@ -258,3 +258,26 @@ def test_getitem_applies_basic_items_first_so_gradients_match(key: str) -> None:
             describe(x.grad, version=False)
 
     compare(scenario)
+
+
+def test_index_put_needs_the_targets_dtype() -> None:
+    """Found by a soak once the fuzzer wrote through index tensors: torch's index_put_ refuses
+    values of another dtype (but for the one-mask, one-value write it hands to masked_fill_);
+    tapegrad cast them."""
+
+    def scenario(T):
+        i, mask = T.tensor([0]), T.tensor([True, False, True])
+        double, long = T.ones(1, dtype=T.float64), T.tensor(1)
+        calls = [lambda x: x.__setitem__(i, double), lambda x: x.index_put_((i,), double),
+                 lambda x: x.index_put((i,), double), lambda x: x.__setitem__(i, long),
+                 lambda x: x.index_put_((i,), double, accumulate=True),
+                 lambda x: x.__setitem__(mask, double),
+                 lambda x: x.__setitem__(slice(0, 1), double),
+                 lambda x: x.index_put_((mask,), double, accumulate=True)]
+        results = []
+        for call in calls:
+            x = T.zeros(3)
+            results.append((outcome(lambda call=call, x=x: call(x) and None, 120), x.tolist()))
+        return results
+
+    assert compare(scenario)[0][0][1].startswith("Index put requires the source and destination")

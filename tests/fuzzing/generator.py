@@ -701,11 +701,19 @@ class _Builder:
         self.emit("eval", code, "index", op, (x.name,), (out,))
         return None
 
-    def index_key(self, x: Slot, shape: Shape, count: int, rng: Any) -> tuple[str, Shape]:
+    def index_key(self, x: Slot, shape: Shape, count: int, rng: Any,
+                  unique: bool = False) -> tuple[str, Shape]:
         """``x[key]`` with one index tensor at some dim, maybe an integer at another dim and a
-        leading None, and its shape as torch computes it (integers are selects first)."""
+        leading None, and its shape as torch computes it (integers are selects first).
+        ``unique``: no index twice (torch writes repeated ones in an unspecified order)."""
         dim = self.integer(0, len(shape) - 1) if self.coin(50) else 0
-        index = rng.integers(-shape[dim], shape[dim], count).tolist()
+        dim = dim if shape[dim] else 0  # (the caller checks that dim 0 has elements)
+        if unique:
+            count = min(count, shape[dim])
+            picked = rng.permutation(shape[dim])[:count]
+            index = [int(i) - shape[dim] if self.coin(30) else int(i) for i in picked]
+        else:
+            index = rng.integers(-shape[dim], shape[dim], count).tolist()
         at = self.integer(0, len(shape) - 1) if len(shape) > 1 and self.coin(30) else dim
         items = [":"] * len(shape)
         items[dim] = f"T.tensor({index})"
@@ -786,11 +794,17 @@ class _Builder:
         x = self.writable()
         if x.shape is None:
             return self.f_inplace()
-        key = self.pick(GET_KEYS)
-        try:
-            sub: Shape | None = np.empty(x.shape)[eval(f"np.s_[{key}]")].shape
-        except IndexError:
-            sub = None
+        sub: Shape | None
+        if x.shape and x.shape[0] and all(x.shape) and self.coin(25):  # index tensors
+            rng = np.random.default_rng(self.integer(0, 1 << 16))
+            code, sub = self.index_key(x, x.shape, self.integer(1, 3), rng, unique=True)
+            key = code[len(x.name) + 1:-1]
+        else:
+            key = self.pick(GET_KEYS)
+            try:
+                sub = np.empty(x.shape)[eval(f"np.s_[{key}]")].shape
+            except IndexError:
+                sub = None
         if sub is None or self.coin(40):
             value = self.pick(SCALARS)
             refs: tuple[str, ...] = (x.name,)
