@@ -501,7 +501,13 @@ def _pow(x: Any, y: Any) -> Any:
 
 pow_p = Primitive("pow", _pow, vjp=(_pow_base_vjp, _pow_exponent_vjp), jvp="elementwise",
                   promote="all", node_name="PowBackward1")
-pow_scalar_p = Primitive("pow", lambda x, *, exponent: xp(x).power(x, exponent),
+def _pow_scalar(x: Any, *, exponent: Any) -> Any:
+    if exponent == -0.5 and x.dtype.kind == "f":  # torch's rsqrt: -inf at -0.0, nan at -inf
+        return (1 / xp(x).sqrt(x)).astype(x.dtype, copy=False)
+    return xp(x).power(x, exponent)
+
+
+pow_scalar_p = Primitive("pow", _pow_scalar,
                          vjp=(lambda g, x, exponent: _pow_base_vjp(g, x, exponent),),
                          jvp="elementwise", promote="none", node_name="PowBackward0")
 rpow_p = Primitive("pow", lambda x, *, base: xp(x).power(base, x),
@@ -970,10 +976,14 @@ def _norm_vjp(g: Tensor, x: Tensor, out: Tensor, p: float, dim: Any, keepdim: bo
     if p in (math.inf, -math.inf):
         mask = x.abs() == out
         return g * x.sign() * mask / mask.sum_along(dim, keepdim=True)
+    # torch's forms: where the masks fall decides what a nan upstream gradient gives at 0
     if p == 2:
-        return (g * x / out).masked_fill(out == 0, 0.0)
-    scaled = x * x.abs().pow(p - 2) / out.pow(p - 1)
-    return (g * scaled).masked_fill(out == 0, 0.0)
+        return g * (x / out).masked_fill(out == 0, 0.0)
+    if p < 1:
+        scaled = (x.sign() * x.abs().pow(p - 1)).masked_fill(x == 0, 0.0)
+        return scaled * g * out.pow(1 - p)
+    scaled = x.sign() * x.abs().pow(p - 1) if p < 2 else x * x.abs().pow(p - 2)
+    return scaled * (g / out.pow(p - 1)).masked_fill(out == 0, 0.0)
 
 
 norm_p = Primitive("norm", _norm, vjp=(_norm_vjp,),

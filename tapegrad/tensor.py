@@ -644,6 +644,10 @@ def _check_operand_overlap(target: Tensor, prim: ops.Primitive, operands: Sequen
         return
     mine = _dense_extent(target._array)
     for operand in operands:
+        if operand is target:  # torch: the same tensor overlaps fully, dense or not
+            if id(prim) in _NO_ALIAS:
+                raise RuntimeError(_PARTIAL_OVERLAP)
+            continue
         theirs = _dense_extent(operand._array) if mine and operand._array.size else None
         if mine is None or theirs is None or not (theirs[0] < mine[1] and mine[0] < theirs[1]):
             continue
@@ -3293,6 +3297,8 @@ def _check_index_put_dtype(x: Tensor, indices: Any, values: Tensor, accumulate: 
     if values.dtype is x.dtype or (not accumulate and len(indices) == 1
                                    and _is_bool_index(indices[0]) and values.numel() == 1):
         return
+    if _internal_overlap(x._array):  # torch warns about an expanded target first
+        warnings.warn(_SPREAD_WRITES[id(ops.index_put_p)], UserWarning, stacklevel=3)
     raise RuntimeError("Index put requires the source and destination dtypes match, got "
                        f"{_type_title(x.dtype)} for the destination and "
                        f"{_type_title(values.dtype)} for the source.")

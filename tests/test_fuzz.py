@@ -1637,3 +1637,48 @@ def test_std_double_backward_where_std_is_zero_and_empty_regenerated_views() -> 
         return describe(g), describe(gg, version=False), describe(leaf.grad, version=False)
 
     compare(scenario)
+
+
+@pytest.mark.parametrize("p", [2, 3, 1.5, 0.5, 2.5])
+def test_norm_gradient_at_zero_with_a_nan_upstream(p: float) -> None:
+    """Found by a soak: torch masks ``x / norm`` (p = 2), not the whole product, so a nan
+    gradient arriving at a zero norm stays nan; other orders follow torch's own forms."""
+
+    def scenario(T):
+        results = []
+        for x in ([0.0, 0.0], [0.0, 1.0], [-2.0, 1.0]):
+            for g in (1.0, float("nan")):
+                z = T.tensor(x, dtype=T.float64, requires_grad=True)
+                upstream = T.tensor(g, dtype=T.float64)
+                results.append(describe(T.autograd.grad(z.norm(p=p), [z], upstream)[0]))
+        return results
+
+    compare(scenario)
+
+
+def test_pow_minus_half_is_torchs_rsqrt() -> None:
+    """Found by a soak: torch computes x ** -0.5 as rsqrt (-inf at -0.0, nan at -inf), which
+    the gradient of x ** 0.5 at -0.0 reads (NumPy's power gives +inf and 0)."""
+
+    def scenario(T):
+        z = T.tensor([-0.0, 0.0, -4.0, 4.0, float("inf"), -float("inf")], dtype=T.float64)
+        x = T.tensor([2.0, 1.0, 0.0], dtype=T.float64, requires_grad=True)
+        (g,) = T.autograd.grad(((x * -1.5) ** 0.5).sum(), [x])
+        return str(z.pow(-0.5).tolist()), str(g.tolist())
+
+    compare(scenario)
+
+
+def test_index_put_refuses_its_own_values_and_warns_before_a_dtype_error() -> None:
+    """Found by a soak: ``v[I] = v`` writes a tensor into itself, which torch's index_put_
+    refuses even for a strided (non-dense) tensor; and an expanded target gets torch's
+    deprecation warning before the dtype error."""
+
+    def scenario(T):
+        v = T.tensor([[0.13], [-0.13], [0.64], [0.1], [-0.54], [0.36]], dtype=T.float64)[::2]
+        own = outcome(lambda: v.__setitem__(T.tensor([2, 0, 1]), v))
+        wide = T.tensor([0.13, -0.13, 0.64], requires_grad=True).sum(0).expand(3)
+        value = T.tensor([0.13], dtype=T.float64)
+        return own, warned(lambda: wide.__setitem__(T.tensor([2]), value)), v.tolist()
+
+    compare(scenario)
