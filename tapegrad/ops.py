@@ -825,8 +825,8 @@ def _max_dim_vjp(g: tuple[Tensor, Tensor], out1: Tensor, x_shape: tuple[int, ...
                  dim: int, keepdim: bool) -> Tensor:
     values_grad = g[0]
     indices = out1  # torch saves the indices only, not the values
-    if len(x_shape) == 0:
-        return values_grad
+    if len(x_shape) == 0:  # torch scatters into fresh zeros here too: not a view
+        return values_grad.new_zeros(()).scatter(0, indices, values_grad)
     if not keepdim:
         values_grad = values_grad.unsqueeze(dim)
         indices = indices.unsqueeze(dim)
@@ -1399,18 +1399,31 @@ index_p = Primitive("index", _index, vjp=(_index_vjp,), jvp="linear")
 
 
 def _index_put(x: Any, values: Any, *, index: tuple[Any, ...], accumulate: bool) -> Any:
-    index = np_index(index)
-    target = x[index].shape  # values expand to it (NumPy would also drop leading 1-dims)
+    arrays = np_index(index)
+    masked_fill = (not accumulate and len(arrays) == 1 and _is_mask(arrays[0])
+                   and values.size == 1)  # torch hands this one to masked_fill_
+    if values.dtype != x.dtype and not masked_fill:
+        names = [_dtype.from_numpy_dtype(d).legacy_name[:-6] for d in (x.dtype, values.dtype)]
+        raise RuntimeError("Index put requires the source and destination dtypes match, got "
+                           f"{names[0]} for the destination and {names[1]} for the source.")
+    target = x[arrays].shape  # values expand to it (NumPy would also drop leading 1-dims)
     if values.ndim > len(target) or any(n not in (1, m) for n, m in zip(
             values.shape[::-1], target[::-1], strict=False)):
         raise RuntimeError(f"shape mismatch: value tensor of shape {list(values.shape)} cannot "
                            f"be broadcast to indexing result of shape {list(target)}")
     out = x.copy()
+    index_put_into(out, values, index=arrays, accumulate=accumulate)
+    return out
+
+
+def index_put_into(out: Any, values: Any, *, index: tuple[Any, ...], accumulate: bool) -> None:
+    """Write ``values`` at ``index`` of ``out`` element by element, in the index's order (as
+    torch's kernel: through the aliasing of an expanded ``out`` too)."""
+    index = np_index(index)
     if accumulate:
-        xp(x).add.at(out, index, values.astype(x.dtype, copy=False))
+        xp(out).add.at(out, index, values.astype(out.dtype, copy=False))
     else:
         out[index] = values
-    return out
 
 
 index_put_p: Primitive = Primitive(
@@ -1511,6 +1524,8 @@ scatter_add_p = Primitive(
 
 
 def _index_select(x: Any, index: Any, *, dim: int) -> Any:
+    if not x.ndim:  # torch: as on the (1,) view, a 0-d result
+        return xp(x).take(x.reshape(1), index, axis=0).reshape(())
     return xp(x).take(x, index, axis=dim)
 
 
@@ -1521,6 +1536,8 @@ index_select_p = Primitive(
 
 
 def _index_add(x: Any, index: Any, source: Any, *, dim: int, alpha: Any) -> Any:
+    if not x.ndim:  # as on the (1,) view
+        return _index_add(x.reshape(1), index, source.reshape(-1), dim=0, alpha=alpha).reshape(())
     out = x.copy()
     key = (slice(None),) * dim + (index,)
     xp(x).add.at(out, key, (source if alpha == 1 else source * alpha).astype(x.dtype))
@@ -1591,7 +1608,8 @@ def _repeat_vjp(g: Tensor, x_shape: tuple[int, ...], repeats: tuple[int, ...]) -
     for r, s in zip(repeats, shape, strict=True):
         split += [r, s]
     summed = g.reshape(tuple(split)).sum_along(tuple(range(0, 2 * len(shape), 2)), keepdim=False)
-    return summed.reshape(x_shape)
+    # a 0-d x repeated: a sum in torch, not a view
+    return summed.sum() if repeats and not x_shape else summed.reshape(x_shape)
 
 
 repeat_p = Primitive("repeat", _repeat, vjp=(_repeat_vjp,), jvp="linear")

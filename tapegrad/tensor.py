@@ -668,10 +668,6 @@ def _selected(target: Tensor, prim: ops.Primitive, others: Sequence[Any],
     """The elements a masked or indexed write changes (True: all of them)."""
     if prim is ops.masked_fill_p:
         return others[0]._array
-    if prim is ops.index_put_p:
-        chosen = np.zeros(target._array.shape, dtype=bool)
-        chosen[ops.np_index(params["index"])] = True
-        return chosen
     return True
 
 
@@ -739,7 +735,9 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: boo
             o._detached_history() if isinstance(o, Tensor) and o is not self
             and o._base is not None and o._vc is self._vc else o for o in others)
     new_tangent = _inplace_tangent(self, prim, args, data, params, modes)
-    if spread_write is not None:  # only the selected elements: others alias them
+    if prim is ops.index_put_p and spread_write is not None:  # through the aliasing
+        ops.index_put_into(self._array, others[0]._array, **params)
+    elif spread_write is not None:  # only the selected elements: others alias them
         np.copyto(self._array, data, where=_selected(self, prim, others, params))
     else:
         self._array[...] = data
@@ -2208,6 +2206,8 @@ class Tensor:
     moveaxis = movedim
 
     def narrow(self, dim: int, start: Any, length: int) -> Tensor:
+        if not self.ndim:
+            raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
         dim = _wrap_dim(dim, self.ndim)
         start = int(start)
         size = self.shape[dim]
@@ -2234,6 +2234,8 @@ class Tensor:
         return _apply(ops.unbind_p, self, dim=_wrap_dim(dim, self.ndim))
 
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        if not self.ndim:
+            raise RuntimeError("split expects at least a 1-dimensional tensor")
         dim = _wrap_dim(dim, self.ndim)
         size = self.shape[dim]
         if isinstance(split_size, int):
@@ -2253,6 +2255,8 @@ class Tensor:
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         if chunks <= 0:
             raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
+        if not self.ndim:
+            raise RuntimeError("chunk expects at least a 1-dimensional tensor")
         size = self.shape[_wrap_dim(dim, self.ndim)]
         return self.split(builtins.max(-(-size // chunks), 1) if size else 1, dim)
 
@@ -2296,6 +2300,8 @@ class Tensor:
             return _apply(ops.roll_p, self, shifts=(shift,), dims=None)
         shifts_t = (shifts,) if isinstance(shifts, int) else tuple(shifts)
         dims_t = (dims,) if isinstance(dims, int) else tuple(dims)
+        if not self.ndim:
+            raise IndexError(f"Dimension specified as {dims_t[0]} but tensor has no dimensions")
         return _apply(ops.roll_p, self, shifts=shifts_t,
                       dims=tuple(_wrap_dim(d, self.ndim) for d in dims_t))
 
@@ -2367,15 +2373,12 @@ class Tensor:
         return _apply(ops.index_select_p, self, index.reshape(-1), dim=dim)
 
     def index_add(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
-        _check_index_tensor(index, "index_add")
-        dim = _wrap_dim(dim, self.ndim)
-        _check_index_range(index, self.shape[dim])
+        dim = _check_index_add(self, dim, index, source, "index_add")
         return _apply(ops.index_add_p, self, index, source, dim=dim, alpha=alpha)
 
     def index_put(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
         index = _advanced_index(tuple(indices))
         values = _operand_tensor(values, self)
-        _check_index_put_dtype(self, indices, values, accumulate)
         modes = _state.current()
         forced = False
         if not modes.inference_mode:  # index tensors are operands (B62), saved ones (B66)
@@ -2568,15 +2571,12 @@ class Tensor:
         return _inplace(self, ops.masked_fill_p, mask, value=value)
 
     def index_add_(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
-        _check_index_tensor(index, "index_add_")
-        dim = _wrap_dim(dim, self.ndim)
-        _check_index_range(index, self.shape[dim])
+        dim = _check_index_add(self, dim, index, source, "index_add_")
         return _inplace(self, ops.index_add_p, index, source, dim=dim, alpha=alpha)
 
     def index_put_(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
         index = _advanced_index(tuple(indices))
         values = _operand_tensor(values, self)
-        _check_index_put_dtype(self, indices, values, accumulate)
         _inplace(self, ops.index_put_p, values, index=index, accumulate=accumulate)
         if (not accumulate and len(indices) == 1 and isinstance(indices[0], Tensor)
                 and indices[0].dtype is _dtype.bool_ and values.numel() == 1
@@ -3146,6 +3146,18 @@ def _check_gather_index(x: Tensor, index: Tensor, dim: int, name: str) -> None:
         raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
 
 
+def _check_index_add(x: Tensor, dim: int, index: Tensor, source: Any, op: str) -> int:
+    """index_add's checks (a 0-d ``x`` works as its (1,) view); the wrapped dim."""
+    _check_index_tensor(index, op)
+    dim = _wrap_dim(dim, x.ndim)
+    _check_index_range(index, x.shape[dim] if x.ndim else 1)
+    if isinstance(source, Tensor) and source.ndim != x.ndim and x.ndim <= 1:
+        raise RuntimeError("source tensor shape must match self tensor shape, excluding the "
+                           f"specified dimension. Got self.shape = {list(x.shape)} source.shape "
+                           f"= {list(source.shape)}")
+    return dim
+
+
 def _check_index_range(index: Tensor, size: int) -> None:
     array = index._array
     if array.size and (array.max() >= size or array.min() < -size):
@@ -3289,19 +3301,6 @@ def _index_records_inference(x: Tensor, key: tuple[Any, ...]) -> bool:
         if isinstance(item, Tensor) and item._is_inference:
             SavedTensor(item)  # raises: IndexBackward0 saves its indices
     return x._is_inference
-
-
-def _check_index_put_dtype(x: Tensor, indices: Any, values: Tensor, accumulate: bool) -> None:
-    """torch's index_put_ needs values of x's dtype, but for the one-mask, one-value write it
-    hands to masked_fill_."""
-    if values.dtype is x.dtype or (not accumulate and len(indices) == 1
-                                   and _is_bool_index(indices[0]) and values.numel() == 1):
-        return
-    if _internal_overlap(x._array):  # torch warns about an expanded target first
-        warnings.warn(_SPREAD_WRITES[id(ops.index_put_p)], UserWarning, stacklevel=3)
-    raise RuntimeError("Index put requires the source and destination dtypes match, got "
-                       f"{_type_title(x.dtype)} for the destination and "
-                       f"{_type_title(values.dtype)} for the source.")
 
 
 def _checked_index(x: Tensor, key: tuple[Any, ...]) -> tuple[Any, ...]:

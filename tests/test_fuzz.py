@@ -1682,3 +1682,27 @@ def test_index_put_refuses_its_own_values_and_warns_before_a_dtype_error() -> No
         return own, warned(lambda: wide.__setitem__(T.tensor([2]), value)), v.tolist()
 
     compare(scenario)
+
+
+ZERO_D_CALLS = ["x.max(0).values", "x.min(0).values", "x.max(0, keepdim=True).values",
+                "x.roll(1, 0)", "x.roll(1)", "x.repeat(2)", "x.repeat(2, 3)", "x.repeat(())",
+                "x.index_select(0, T.tensor([0]))", "x.index_select(0, T.tensor(0))",
+                "x.narrow(0, 0, 1)", "x.chunk(1, 0)[0]", "x.split(1, 0)[0]",
+                "x.index_add(0, T.tensor([0]), T.tensor([2.0], dtype=T.float64))",
+                "x.index_add(0, T.tensor([0]), T.tensor(2.0, dtype=T.float64))"]
+
+
+@pytest.mark.parametrize("call", ZERO_D_CALLS)
+def test_ops_on_a_0d_tensor_match_torch(call: str) -> None:
+    """Found by a soak (max(0) of a 0-d tensor: its gradient is no view in torch) and the
+    sweep of 0-d calls that followed: values, errors, and whether the gradient is a view."""
+
+    def scenario(T):
+        x = T.tensor(0.3, dtype=T.float64, requires_grad=True)
+        y = outcome(lambda: eval(call, {"x": x, "T": T}))
+        if isinstance(y, tuple):
+            return y
+        (g,) = T.autograd.grad(y.sum(), [x])
+        return describe(y), describe(g, version=False), g._is_view()
+
+    compare(scenario)

@@ -281,3 +281,29 @@ def test_index_put_needs_the_targets_dtype() -> None:
         return results
 
     assert compare(scenario)[0][0][1].startswith("Index put requires the source and destination")
+
+
+def test_writes_through_index_tensors_into_an_expanded_tensor_alias_as_torch() -> None:
+    """Found by a soak: torch's index_put_ writes element by element in the index's order, so
+    on an expanded tensor (every element one memory cell) the last index wins, and an
+    accumulate adds through the aliasing; an error comes after torch's autograd checks."""
+
+    def scenario(T):
+        results = []
+        for accumulate in (False, True):
+            with T.no_grad():
+                cell = T.tensor(0.13, dtype=T.float64, requires_grad=True)
+                wide = cell.expand(3)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # torch's deprecation of this write
+                    wide.index_put_((T.tensor([2, 0]),), T.tensor([0.5, -0.25], dtype=T.float64),
+                                    accumulate=accumulate)
+            results.append((wide.tolist(), cell.item()))
+        leaf = T.tensor([[0.1, 0.2], [0.3, 0.4]], dtype=T.float64, requires_grad=True)
+        (grad,) = T.autograd.grad(leaf.sum(), [leaf])  # expanded, made in no_grad
+        results.append(outcome(lambda: grad.__setitem__(
+            T.tensor([0]), T.ones(1, 2, dtype=T.float32, requires_grad=True)), 80))
+        return results
+
+    result = compare(scenario)
+    assert result[-1][1].startswith("A view was created in no_grad mode")
