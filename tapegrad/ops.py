@@ -705,6 +705,8 @@ def _sum(x: Any, *, dim: Any, keepdim: bool, dtype: Any) -> Any:
 
 
 def _sum_vjp(g: Tensor, x_shape: tuple[int, ...], dim: Any, keepdim: bool) -> Tensor:
+    if dim is None:  # torch expands the 0-d gradient itself: every stride 0
+        return g.expand(x_shape)
     return _unsqueeze_reduced(g, x_shape, dim, keepdim).expand(x_shape)
 
 

@@ -1205,10 +1205,10 @@ class Tensor:
         """
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-        if self._leaf_by_node():
+        if self._leaf_by_node() or self._retains_grad:  # before a stale view's regeneration
             return
         grad_fn = self.grad_fn
-        if grad_fn is None or self._retains_grad:
+        if grad_fn is None:
             return
         grad_fn._set_retains_grad(self._output_nr, self)
         self._retains_grad = True
@@ -3400,7 +3400,7 @@ def _getitem(x: Tensor, key: Any) -> Tensor:
             if item.step is not None and item.step <= 0:
                 raise ValueError("step must be greater than zero")
             stop = builtins.max(stop, start)
-            if not (start == 0 and stop == size and step == 1):
+            if not _whole_slice(item, size):  # torch compares the bounds unclamped
                 out = _apply(ops.slice_p, out, dim=dim, start=start, stop=stop, step=step)
                 applied = True
             dim += 1

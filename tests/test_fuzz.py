@@ -1048,11 +1048,15 @@ def test_mean_of_an_inference_tensor_requiring_grad() -> None:
     def scenario(T):
         with T.inference_mode():
             x = T.tensor([0.5, -0.5, 1.5], dtype=T.float64).requires_grad_()
+            one = T.tensor([0.5], dtype=T.float64).requires_grad_()
         return [outcome(lambda f=f: describe(f(x))) for f in
                 (lambda t: t.mean(0), lambda t: t.var(), lambda t: t.sum(0),
-                 lambda t: t.abs(), lambda t: t.logsumexp(0), lambda t: 2 ** t)]
+                 lambda t: t.abs(), lambda t: t.logsumexp(0), lambda t: 2 ** t)] + [
+            outcome(lambda: describe(one.norm(dim=0, keepdim=True)))]
 
     ours, theirs = on_both(scenario)
+    assert theirs[6][1].startswith("abs(): functions with out=")  # found by a soak
+    assert not isinstance(ours[6][0], str)
     assert theirs[5][1].startswith("pow(): functions with out=")  # found by the final soak
     assert not isinstance(ours[5][0], str)
     assert theirs[0][1].startswith("sum(): functions with out=... arguments")
@@ -1704,5 +1708,30 @@ def test_ops_on_a_0d_tensor_match_torch(call: str) -> None:
             return y
         (g,) = T.autograd.grad(y.sum(), [x])
         return describe(y), describe(g, version=False), g._is_view()
+
+    compare(scenario)
+
+
+def test_sum_gradient_strides_and_retain_grad_twice_on_a_stale_view() -> None:
+    """Found by soaks: the gradient of a full sum is the 0-d gradient expanded (every stride
+    0, so ``g[::2] = g`` is a no-op copy, not an overlap error); a second retain_grad() on a
+    view whose base changed is a no-op in torch, before any stale-view error."""
+
+    def scenario(T):
+        strides = []
+        for shape in ((1, 3), (3, 1), (2, 1, 3), (1,)):
+            x = T.ones(shape, dtype=T.float64, requires_grad=True)
+            strides.append([T.autograd.grad(y, [x])[0].stride() for y in (
+                x.sum(), x.sum(tuple(range(len(shape)))), x.sum(0, keepdim=True).sum())])
+        x = T.tensor([[0.13, -0.13, 0.64]], dtype=T.float64, requires_grad=True)
+        (g,) = T.autograd.grad(x.sum(), [x])
+        copied = outcome(lambda: g.__setitem__(slice(None, None, 2), g))
+        leaf = T.tensor([[0.13], [-0.13], [0.64]], dtype=T.float64, requires_grad=True)
+        _, middle, _ = leaf.split(1, 0)
+        middle.retain_grad()
+        with T.no_grad():
+            leaf.add_(1.0)
+            again = outcome(lambda: middle.retain_grad())
+        return strides, copied, again
 
     compare(scenario)

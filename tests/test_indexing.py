@@ -307,3 +307,22 @@ def test_writes_through_index_tensors_into_an_expanded_tensor_alias_as_torch() -
 
     result = compare(scenario)
     assert result[-1][1].startswith("A view was created in no_grad mode")
+
+
+def test_slices_are_no_ops_only_by_their_unclamped_bounds() -> None:
+    """Found by a soak: ``x[:, 1:]`` of a (2, 0) tensor slices in torch (the start is 1 before
+    clamping), so its gradient is a fresh tensor, not a view through an alias."""
+
+    def scenario(T):
+        empty = T.zeros((2, 0), dtype=T.float64, requires_grad=True)
+        full = T.zeros((2, 3), dtype=T.float64, requires_grad=True)
+        results = []
+        for x, key in ((empty, np.s_[:, 1:]), (empty, np.s_[1:]), (empty, np.s_[:, 0:]),
+                       (full, np.s_[:, -3:]), (full, np.s_[:, 0:100]), (full, np.s_[0:, -5:]),
+                       (full, np.s_[:, 5:])):
+            y = x[key]
+            (g,) = T.autograd.grad(y.reshape(-1).neg().sum(), [x])
+            results.append((_name(y.grad_fn), tuple(y.shape), g._is_view()))
+        return results
+
+    compare(scenario)

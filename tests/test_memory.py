@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import tracemalloc
 import warnings
 import weakref
@@ -239,13 +240,17 @@ def _training_loop(steps: int, checkpoints: tuple[int, ...]) -> dict[int, int]:
 
 
 def test_ten_thousand_step_training_loop_keeps_flat_memory() -> None:
+    """A leak grows in every window, while a window may hold a one-off allocation of the
+    runtime (NumPy's ``__array_interface__`` allocates ~400 KB once, after some 11,000 calls in
+    a process; caches warm up), so the flattest of three windows must be flat."""
+    checkpoints = (1_000, 4_000, 7_000, 10_000)
     tracemalloc.start()
     try:
-        memory = _training_loop(10_000, (1_000, 10_000))
+        memory = _training_loop(10_000, checkpoints)
     finally:
         tracemalloc.stop()
-    growth = memory[10_000] - memory[1_000]
-    assert growth < 16 * 1024, f"grew by {growth} bytes between step 1,000 and 10,000"
+    windows = [memory[b] - memory[a] for a, b in itertools.pairwise(checkpoints)]
+    assert min(windows) < 4 * 1024, f"grew by {windows} bytes in 3,000-step windows"
 
 
 def test_the_memory_check_catches_a_leak() -> None:

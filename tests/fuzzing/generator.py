@@ -482,7 +482,8 @@ class _Builder:
     def f_reduce(self) -> None:
         x = self.some_tensor(known_shape=False)
         # torch's own bug: these refuse inference tensors outside inference mode (see the test)
-        out_variants = ("mean", "var", "std", "logsumexp", "abs")
+        # (norm too: with keepdim over a dim of one element torch computes abs)
+        out_variants = ("mean", "var", "std", "logsumexp", "abs", "norm")
         torch_refuses = self.avoid("inference_mean", x.inference and not self.inference)
         if x.shape is None or self.coin(25):
             op = self.pick_op(REDUCE_ALL)
