@@ -269,7 +269,8 @@ def _sigmoid(x: Any) -> Any:
 
 sigmoid_p = _unary("sigmoid", _sigmoid, lambda g, out: g * out * (1 - out))
 def _threshold_backward(grad: Any, result: Any, *, threshold: float) -> Any:
-    return xp(grad).where(result > threshold, grad, 0).astype(grad.dtype, copy=False)
+    # torch: zero where result <= threshold, so a nan result passes the gradient
+    return xp(grad).where(result <= threshold, 0, grad).astype(grad.dtype, copy=False)
 
 
 # relu's backward keeps the output as a (zero-derivative) input, so under create_graph the
@@ -309,7 +310,8 @@ def _hardtanh(x: Any, *, min_val: float, max_val: float) -> Any:
 
 
 def _hardtanh_vjp(g: Tensor, x: Tensor, min_val: float, max_val: float) -> Tensor:
-    return _gate(g, (x > min_val).logical_and(x < max_val))  # (clamp's passes the bounds)
+    # zero at the bounds (clamp's passes them) and beyond; a nan x passes the gradient
+    return _gate(g, ((x <= min_val).logical_or(x >= max_val)).logical_not())
 
 
 hardtanh_p = Primitive("hardtanh", _hardtanh, vjp=(_hardtanh_vjp,), jvp="elementwise",
@@ -755,7 +757,8 @@ def _prod_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Ten
     at_zero = others_nonzero.masked_fill(zeros_count != 1, 0.0)
     result = g * (out / safe).where(zero.logical_not(), at_zero)
     if zeros and dim is None and (zeros == 1 or _engine.grad_mode()):
-        return result.view(-1).view(shape)  # torch computes it flat, then view_as(input)
+        # torch computes it on the flat contiguous input, then view_as(input)
+        return result.reshape(-1).view(shape)
     return result
 
 
@@ -1862,11 +1865,14 @@ def result_layout(prim: Primitive, args: Any, out: Any, params: dict[str, Any]) 
         return out if operands is None else _laid_out(out, _dense_perm(out.shape, operands))
     self_only = key in _LIKE_SELF and not params.get("contiguous")
     if self_only or key in _LIKE_OPERANDS:
-        for arg in args[:1] if self_only else args:
+        operands = args[:1] if self_only else args
+        for arg in operands:
             array = getattr(arg, "_array", None)
-            if array is not None and not array.flags.c_contiguous:
-                return _like_operands([getattr(a, "_array", None) for a in (
-                    args[:1] if self_only else args)], out)
+            # torch's fast setup (contiguous operands of one shape) or its dim order; which
+            # differ only in a size-1 dim's stride when every operand is contiguous
+            if (array is not None and not array.flags.c_contiguous) or (
+                    1 in out.shape and getattr(array, "shape", None) != out.shape):
+                return _like_operands([getattr(a, "_array", None) for a in operands], out)
     source = args[0]._array if self_only else None
     if source is not None and source.shape == out.shape and 1 in out.shape:
         # torch's preserve format keeps a dense self's strides, size-1 dims' included

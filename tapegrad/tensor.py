@@ -685,10 +685,10 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: boo
     spread_write = _SPREAD_WRITES.get(id(prim)) if spread else None
     _check_writable(self, value_requires_grad, modes, spread and spread_write is None,
                     autograd=False)
+    if spread_write:  # (torch warns before its operand-overlap check)
+        warnings.warn(spread_write, UserWarning, stacklevel=3)
     if check_overlap:
         _check_operand_overlap(self, prim, other_tensors)
-    if spread_write:
-        warnings.warn(spread_write, UserWarning, stacklevel=3)
     args = (self, *others)
     record = (
         prim.vjp is not None

@@ -1735,3 +1735,75 @@ def test_sum_gradient_strides_and_retain_grad_twice_on_a_stale_view() -> None:
         return strides, copied, again
 
     compare(scenario)
+
+
+def test_where_and_scalar_ops_lay_out_size_one_dims_as_torch() -> None:
+    """Found by a soak: torch's fast path (contiguous operands of one shape) gives a
+    contiguous result; a Python number or a broadcast operand sends it through its dim
+    order instead, which keeps a transposed (1, 3) tensor's (1, 1) strides. ``v[None] = v``
+    then refuses the overlap in torch."""
+
+    def scenario(T):
+        row = T.tensor([[0.13], [-0.13], [0.64]], dtype=T.float64).transpose(-1, -2)
+        mask = row > 0
+        grid = T.ones(3, 1, 2).permute(1, 0, 2)
+        results = [t.stride() for t in (
+            mask, T.where(mask, row, 2.0), T.where(mask, row, row), row + 1, row + row,
+            row.exp(), row * 2, T.where(mask, 1.0, 2.0), row.masked_fill(mask, 0.0),
+            row + T.ones(3), grid * 2, grid + T.ones(2), T.ones(2, 1, 3) + 1, 2 ** row)]
+        chosen = T.where(mask, row, 2.0)
+        return results, outcome(lambda: chosen.__setitem__(None, chosen))
+
+    compare(scenario)
+
+
+def test_relu_and_hardtanh_pass_the_gradient_at_a_nan() -> None:
+    """Found by a soak: torch zeroes the gradient where the input is <= the threshold (or out
+    of hardtanh's bounds), so at a nan the gradient passes."""
+
+    def scenario(T):
+        x = T.tensor([0.13, -0.13, 0.64, 0.0, -1.0, 2.0], dtype=T.float64, requires_grad=True)
+        F = T.nn.functional
+        grads = [T.autograd.grad(f(x).sum(), [x])[0] for f in (
+            lambda t: T.relu(t.log2()), lambda t: F.hardtanh(t.log2()),
+            lambda t: F.relu6(t.log() * 10), lambda t: F.leaky_relu(t.log2(), 0.1),
+            lambda t: t.log().clamp(-1, 1))]
+        return [describe(g, version=False) for g in grads]
+
+    compare(scenario)
+
+
+def test_an_out_of_bounds_write_through_index_tensors_writes_nothing() -> None:
+    """Deliberate difference (README): torch writes the elements before the bad index, then
+    raises; tapegrad checks every index first and leaves the tensor as it was. Found by a
+    soak. Also: torch warns about an expanded target before refusing its own values."""
+
+    def scenario(T):
+        x = T.zeros(1, dtype=T.float64)
+        error = outcome(lambda: x.__setitem__(T.tensor([0, 1, 2]), 2.0))
+        wide = T.tensor([[0.13], [-0.13], [0.64]], dtype=T.float64).expand(3, 2)
+        return error, x.tolist(), x._version, warned(
+            lambda: wide.__setitem__(T.tensor([2, 0, 1]), wide))
+
+    ours, theirs = on_both(scenario)
+    assert ours[0] == theirs[0]
+    assert ours[3] == theirs[3]
+    assert ours[1:3] == ([0.0], 0)
+    assert theirs[1] == [2.0]  # torch wrote index 0 before the error
+
+
+def test_prod_gradient_with_one_zero_of_a_transposed_tensor() -> None:
+    """Found by a soak: the flat computation of prod's gradient (one zero in the input) made
+    an internal view error on a transposed input; torch computes it on the contiguous input."""
+
+    def scenario(T):
+        results = []
+        for data in ([[2.0, 1.0], [0.0, -1.0], [-1.0, -2.0]],
+                     [[2.0, 0.0], [0.0, -1.0], [-1.0, -2.0]],
+                     [[2.0, 1.0], [3.0, -1.0], [-1.0, -2.0]]):
+            x = T.tensor(data, dtype=T.float64).transpose(-1, -2).requires_grad_()
+            (g,) = T.autograd.grad(x.prod(), [x])
+            results.append((describe(g, version=False), g.stride(), g._is_view()))
+        return results
+
+    compare(scenario)
