@@ -2211,9 +2211,14 @@ class Tensor:
         dim = _wrap_dim(dim, self.ndim)
         start = int(start)
         size = self.shape[dim]
+        if not -size <= start <= size:
+            raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], "
+                             f"but got {start})")
         if start < 0:
             start += size
-        if not (0 <= start <= size and 0 <= length <= size - start):
+        if length < 0:
+            raise RuntimeError("narrow(): length must be non-negative.")
+        if length > size - start:
             raise RuntimeError(
                 f"start ({start}) + length ({length}) exceeds dimension size ({size})."
             )
@@ -3431,9 +3436,13 @@ def _setitem(x: Tensor, key: Any, value: Any) -> None:
     if any(_is_advanced(item) for item in key):
         _check_masks(x, key)
         x, key = _selects_first(x, key, views=True)
-        _checked_index(x, key)
         values = value if isinstance(value, Tensor) else Tensor._from_array(
             _checked_scalar(value, x._array.dtype))
+        try:
+            _checked_index(x, key)
+        except IndexError:  # torch's autograd checks of the write come first
+            _autograd_checks(x, [values], _state.current())
+            raise
         if values.ndim and values.shape[0] == 1:  # torch views the value without them
             values = values.view(_strip_leading_ones(values.shape))
         x.index_put_(key, values)

@@ -1807,3 +1807,19 @@ def test_prod_gradient_with_one_zero_of_a_transposed_tensor() -> None:
         return results
 
     compare(scenario)
+
+
+def test_narrow_bounds_and_autograd_checks_before_index_bounds() -> None:
+    """Found by soak 7: narrow's start is checked first, with torch's IndexError; a write
+    through an out-of-bounds index tensor into a view of a leaf that requires grad gets
+    torch's in-place error first."""
+
+    def scenario(T):
+        x = T.ones(3)
+        narrowed = [outcome(lambda a=a: x.narrow(*a).shape, 90) for a in (
+            (0, 2, 0), (0, 4, 0), (0, -4, 0), (0, 3, 0), (0, -3, 1), (0, 1, 3), (0, 0, -1))]
+        leaf = T.tensor([[0.13, -0.13, 0.64]], dtype=T.float64, requires_grad=True)
+        wide = leaf.expand(2, -1, 3)
+        return narrowed, outcome(lambda: wide.__setitem__((slice(None), T.tensor([-2])), 2.0))
+
+    compare(scenario)
