@@ -2767,7 +2767,8 @@ def _stale_view_first(tensor: Tensor) -> None:
     raising for a view that may not be modified in place), before the op checks its arguments.
     Called only on the error path, so the hot path pays nothing.
     """
-    if tensor._base is not None and _state.current().grad_enabled:
+    modes = _state.current()  # (inference mode collects no edges: no stale-view error)
+    if tensor._base is not None and modes.grad_enabled and not modes.inference_mode:
         try:
             tensor.grad_fn  # noqa: B018 -- regenerates a stale view, or raises its error
         except RuntimeError as stale:

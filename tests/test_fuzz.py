@@ -1823,3 +1823,31 @@ def test_narrow_bounds_and_autograd_checks_before_index_bounds() -> None:
         return narrowed, outcome(lambda: wide.__setitem__((slice(None), T.tensor([-2])), 2.0))
 
     compare(scenario)
+
+
+def test_stale_views_raise_nothing_inside_inference_mode_and_zero_double_backward_grads() -> None:
+    """Found by soak 8: inside inference mode torch collects no edges, so var() of a stale
+    view raises nothing even with grad mode set on. And a documented difference: after a
+    double backward through abs(), torch can leave an immutable ZeroTensor in .grad and
+    refuse the next backward; tapegrad accumulates."""
+
+    def scenario(T):
+        x = T.tensor([0.13, -0.13, 0.64], dtype=T.float64, requires_grad=True)
+        with T.no_grad(), T.inference_mode():
+            view = x.reshape(-1)
+            x[0] = 2.0
+            T.set_grad_enabled(True)
+            spread = outcome(lambda: describe(view.var()))
+        return spread
+
+    compare(scenario)
+
+    def twice(T):
+        x = T.tensor([0.13, -0.13, 0.64], dtype=T.float64, requires_grad=True)
+        (g,) = T.autograd.grad(x.abs().sum(), [x], create_graph=True)
+        g.sum().backward()
+        return outcome(lambda: (x.sum().backward(), x.grad.tolist())[1])
+
+    ours, theirs = on_both(twice)
+    assert ours == [1.0, 1.0, 1.0]
+    assert theirs[1].startswith("ZeroTensors are immutable")

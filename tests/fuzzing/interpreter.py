@@ -17,6 +17,9 @@ deliberate difference, never a tapegrad bug):
 - Likewise torch writes the elements before an out-of-bounds index of a write through index
   tensors, then raises; tapegrad checks every index first (README). The torch run restores
   the target (values and version) after that error.
+- torch's double backward can leave a ZeroTensor in ``.grad`` (of ``abs``, whose second
+  derivative is zero), which a later backward refuses to accumulate into ("ZeroTensors are
+  immutable"); tapegrad accumulates (README). The torch run materializes such a ``.grad``.
 - Both engines hand their own gradient buffers to ``.grad`` and to ``autograd.grad``'s
   results, whose versions count in-place work inside the engine (torch accumulates in place
   in its input buffers, and through copies for non-contiguous leaves). In both runs a new
@@ -304,6 +307,8 @@ def _bridge(step: Step, result: Any, T: Any, grads_before: dict[int, Any],
             grad = tensor.grad if tensor.is_leaf or tensor.retains_grad else None
         except RuntimeError:
             continue
+        if grad is not None and getattr(grad, "_is_zerotensor", lambda: False)():
+            tensor.grad = grad = grad.clone()  # torch's immutable ZeroTensor: the docstring
         if grad is not None and grad is not old:
             _set_version(T, grad, 0)
     if step.family == "grad" and result is not None:
