@@ -811,7 +811,13 @@ class _Builder:
             refs: tuple[str, ...] = (x.name,)
         else:
             b = self.operand(sub, inplace=True)
-            value = b if isinstance(b, str) else self.unaliased(b, x)
+            # a key with None or an integer writes a view of x, which x itself as the value
+            # overlaps without being the same tensor: torch reads it during the write
+            view_key = "T.tensor" in key and ("None" in key or any(
+                item.strip().lstrip("-").isdigit() for item in key.split(",")))
+            value = b if isinstance(b, str) else (
+                f"{b.name}.clone()" if view_key and b.root == x.root
+                and self.avoid("inplace_alias_order", True) else self.unaliased(b, x))
             refs = (x.name,) if isinstance(b, str) else (x.name, b.name)
         if self.coin(15):
             masks = [s for s in self.tensors(floats=False) if s.shape == x.shape]
@@ -891,7 +897,10 @@ class _Builder:
                 x = self.pick(leaves)
                 # torch's .grad follows its parameter's layout (the "layout contract")
                 out = Slot(self.name(), x.shape, x.dtype, agree=False, contig=False)
-                self.emit("eval", f"{x.name}.grad", "autograd", "grad", (x.name,), (out,))
+                # (its version counts the engine's in-place work: not compared, the docstring
+                # of interpreter.py; torch's .grad can even share a buffer with another's)
+                self.emit("eval", f"{x.name}.grad", "autograd", "grad", (x.name,), (out,),
+                          ignore=("version",))
                 return
             op = "retain_grad"
         code: Any = {
