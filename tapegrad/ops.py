@@ -1789,7 +1789,7 @@ def _index_operands(x: Any, index: tuple[Any, ...], shape: tuple[int, ...]
     result takes: ``x`` after its basic items (views) with the indexed dims at stride 0, and the
     broadcast index tensors, all in the result's ``shape`` (None: contiguous)."""
     index = np_index(index)
-    sizes, strides = list(x.shape), list(_elements(x))
+    sizes, strides = list(x.shape), list(element_strides(x))
     consumed = sum(i.ndim if _is_mask(i) else 1 for i in index
                    if i is not None and i is not Ellipsis)
     indexed: list[Any] = []  # (dim, long index array); a mask counts as its nonzero() columns
@@ -1815,8 +1815,8 @@ def _index_operands(x: Any, index: tuple[Any, ...], shape: tuple[int, ...]
     common = xp(x).broadcast_shapes(*(i.shape for _, i in indexed))
     arrays = [i if i.shape == common else _expand(i, shape=common) for _, i in indexed]
     # torch then converts int32 indices to int64: same strides where dense, else contiguous
-    arrays = [xp(a).ascontiguousarray(a) if a.dtype == "int32" and not _is_dense(
-        a.shape, _elements(a), any_order=True) else a for a in arrays]
+    arrays = [xp(a).ascontiguousarray(a) if a.dtype == "int32" and not is_dense(
+        a.shape, element_strides(a), any_order=True) else a for a in arrays]
     dims = [d for d, _ in indexed]
     if dims != list(range(dims[0], dims[0] + len(dims))):  # transposed to the front
         order = dims + [d for d in range(len(sizes)) if d not in dims]
@@ -1827,16 +1827,16 @@ def _index_operands(x: Any, index: tuple[Any, ...], shape: tuple[int, ...]
         return None
     index_shape = (1,) * before + common + (1,) * after
     operands = [(*strides[:before], *(0,) * len(common), *strides[before + len(dims):])]
-    operands += [_view_strides(a.shape, _elements(a), index_shape) or (0,) * len(shape)
+    operands += [_view_strides(a.shape, element_strides(a), index_shape) or (0,) * len(shape)
                  for a in arrays]
-    if not before and not after and all(_is_dense(shape, o) for o in operands):
+    if not before and not after and all(is_dense(shape, o) for o in operands):
         return None  # TensorIterator's fast setup
     # TensorIterator broadcasts an index's size-1 dims with stride 0
     return operands[:1] + [tuple(0 if n == 1 != want else st for n, want, st in zip(
         index_shape, shape, o, strict=True)) for o in operands[1:]]
 
 
-def _elements(a: Any) -> tuple[int, ...]:
+def element_strides(a: Any) -> tuple[int, ...]:
     return tuple(s // a.itemsize for s in a.strides)
 
 
@@ -1844,7 +1844,7 @@ def _is_mask(item: Any) -> bool:
     return getattr(item, "dtype", None) is not None and item.dtype.kind == "b"
 
 
-def _is_dense(shape: tuple[int, ...], strides: tuple[int, ...], any_order: bool = False) -> bool:
+def is_dense(shape: tuple[int, ...], strides: tuple[int, ...], any_order: bool = False) -> bool:
     """torch's is_contiguous (with ``any_order``: is_non_overlapping_and_dense), in elements."""
     dims = [(stride, size) for size, stride in zip(shape, strides, strict=True) if size != 1]
     expected = 1

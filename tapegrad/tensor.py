@@ -628,12 +628,8 @@ def _internal_overlap(array: np.ndarray) -> bool:
 
 def _dense_extent(array: np.ndarray) -> tuple[int, int] | None:
     """The byte range of a non-overlapping and dense array; None where torch gives up."""
-    expected = array.itemsize
-    for stride, size in sorted((st, sz) for st, sz in zip(array.strides, array.shape,
-                                                          strict=True) if sz > 1):
-        if stride != expected:
-            return None
-        expected *= size
+    if not ops.is_dense(array.shape, ops.element_strides(array), any_order=True):
+        return None
     start = array.__array_interface__["data"][0]
     return start, start + array.size * array.itemsize
 
@@ -1372,7 +1368,7 @@ class Tensor:
             strides = tuple(int(math.prod(max(n, 1) for n in array.shape[i + 1:]))
                             for i in range(array.ndim))
         else:
-            strides = tuple(s // array.itemsize for s in array.strides)
+            strides = ops.element_strides(array)
         return strides if dim is None else strides[_wrap_dim(dim, self._array.ndim)]
 
     def is_contiguous(self) -> bool:
@@ -3310,8 +3306,9 @@ def _index_records_inference(x: Tensor, key: tuple[Any, ...]) -> bool:
 
 
 def _checked_index(x: Tensor, key: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``key`` in NumPy's form, its bounds and shapes checked as torch checks them: torch
-    checks no bounds where the result is empty (then out-of-bounds indices are replaced)."""
+    """``key`` for the index primitives (``_advanced_index``), its bounds and shapes checked
+    as torch checks them: torch checks no bounds where the result is empty (then the
+    out-of-bounds indices are replaced by zeros, in NumPy's form)."""
     index = _advanced_index(key)
     try:
         x._array[ops.np_index(index)]

@@ -301,11 +301,12 @@ class _Builder:
             candidates = candidates[-3:]
         return self.pick(candidates)
 
-    def unaliased(self, operand: Slot, target: Slot) -> str:
+    def unaliased(self, operand: Slot, target: Slot, into_view: bool = False) -> str:
         """``operand``'s name, or a copy of it where it may share the target's memory as other
-        elements (torch's kernels then read some operand values after writing them)."""
+        elements (torch's kernels then read some operand values after writing them): another
+        view of the same memory, or the target itself when the write goes ``into_view`` of it."""
         if self.avoid("inplace_alias_order", operand.root == target.root
-                      and operand.name != target.name):
+                      and (operand.name != target.name or into_view)):
             return f"{operand.name}.clone()"
         return operand.name
 
@@ -686,7 +687,8 @@ class _Builder:
         op = self.pick(("getitem", "index_select", "gather", "index_put"))
         new: Shape = (count, *shape[1:])
         if op == "getitem":
-            code, new = self.index_key(x, shape, count, rng)
+            key, new, _ = self.index_key(shape, count, rng)
+            code = f"{x.name}[{key}]"
         elif op == "index_select":
             index = [i % shape[0] for i in index]
             code = f"{x.name}.index_select(0, T.tensor({index}))"
@@ -702,10 +704,11 @@ class _Builder:
         self.emit("eval", code, "index", op, (x.name,), (out,))
         return None
 
-    def index_key(self, x: Slot, shape: Shape, count: int, rng: Any,
-                  unique: bool = False) -> tuple[str, Shape]:
-        """``x[key]`` with one index tensor at some dim, maybe an integer at another dim and a
-        leading None, and its shape as torch computes it (integers are selects first).
+    def index_key(self, shape: Shape, count: int, rng: Any,
+                  unique: bool = False) -> tuple[str, Shape, bool]:
+        """A key with one index tensor at some dim, maybe an integer at another dim and a
+        leading None; the result's shape as torch computes it (integers are selects first);
+        whether torch indexes a view of x (it applies the None or integer first).
         ``unique``: no index twice (torch writes repeated ones in an unspecified order)."""
         dim = self.integer(0, len(shape) - 1) if self.coin(50) else 0
         dim = dim if shape[dim] else 0  # (the caller checks that dim 0 has elements)
@@ -726,8 +729,8 @@ class _Builder:
         while len(items) > dim + 1 and items[-1] == ":":
             items.pop()
         new = [count if d == dim else n for d, n in enumerate(shape) if d != at or at == dim]
-        return (f"{x.name}[{'None, ' if lead else ''}{', '.join(items)}]",
-                ((1,) if lead else ()) + tuple(new))
+        return (f"{'None, ' if lead else ''}{', '.join(items)}",
+                ((1,) if lead else ()) + tuple(new), lead or at != dim)
 
     def f_matmul(self) -> None:
         a = self.some_tensor()
@@ -796,10 +799,10 @@ class _Builder:
         if x.shape is None:
             return self.f_inplace()
         sub: Shape | None
+        writes_view = False  # a view of x: x itself as the value overlaps it as other elements
         if x.shape and x.shape[0] and all(x.shape) and self.coin(25):  # index tensors
             rng = np.random.default_rng(self.integer(0, 1 << 16))
-            code, sub = self.index_key(x, x.shape, self.integer(1, 3), rng, unique=True)
-            key = code[len(x.name) + 1:-1]
+            key, sub, writes_view = self.index_key(x.shape, self.integer(1, 3), rng, unique=True)
         else:
             key = self.pick(GET_KEYS)
             try:
@@ -811,13 +814,7 @@ class _Builder:
             refs: tuple[str, ...] = (x.name,)
         else:
             b = self.operand(sub, inplace=True)
-            # a key with None or an integer writes a view of x, which x itself as the value
-            # overlaps without being the same tensor: torch reads it during the write
-            view_key = "T.tensor" in key and ("None" in key or any(
-                item.strip().lstrip("-").isdigit() for item in key.split(",")))
-            value = b if isinstance(b, str) else (
-                f"{b.name}.clone()" if view_key and b.root == x.root
-                and self.avoid("inplace_alias_order", True) else self.unaliased(b, x))
+            value = b if isinstance(b, str) else self.unaliased(b, x, writes_view)
             refs = (x.name,) if isinstance(b, str) else (x.name, b.name)
         if self.coin(15):
             masks = [s for s in self.tensors(floats=False) if s.shape == x.shape]
