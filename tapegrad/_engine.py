@@ -88,6 +88,18 @@ class Node:
     def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
         raise NotImplementedError
 
+    def apply_needed(self, grads: tuple[Tensor | None, ...],
+                     needed: set[Node] | None) -> tuple[Tensor | None, ...]:
+        """``apply`` in a backward that only needs the nodes in ``needed`` (None: all).
+
+        For nodes whose work for an unneeded input can fail (torch's ``should_compute_output``).
+        """
+        return self.apply(grads)
+
+    def _needs_input(self, index: int, needed: set[Node] | None) -> bool:
+        edge = self.next_edges[index]
+        return edge is not None and (needed is None or edge[0] in needed)
+
     def release(self) -> None:
         """Free saved values after a backward without ``retain_graph``."""
 
@@ -540,7 +552,7 @@ def _run_node(node: Node, grads_in: list[Any], task: _GraphTask, retain_graph: b
     )
     outputs: tuple[Any, ...] = ()
     if run and any(g is not None for g in grads_in):
-        outputs = node.apply(tuple(grads_in))
+        outputs = node.apply_needed(tuple(grads_in), needed)
         if node._hooks is not None and node._hooks.post:
             for fn in list(node._hooks.post.values()):
                 result = fn(outputs, tuple(grads_in))

@@ -747,7 +747,7 @@ def _prod_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Ten
     out = _unsqueeze_reduced(out, shape, dim, keepdim)
     zero = x == 0
     zeros = int(zero.sum().item())
-    if zeros and dim is not None and shape[dim[0]] == 1:
+    if zeros and _reduced_count(shape, dim) == 1:
         return g  # torch's shortcut: the (unsqueezed) gradient itself, a view
     if dim is None and zeros > 1 and not _engine.grad_mode():
         return x.new_zeros(shape)  # torch: zeros_like(input), whatever g is (inf * 0 is nan)

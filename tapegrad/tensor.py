@@ -858,12 +858,19 @@ class CopySlices(Node):
         self.fn: Node | None = fn
 
     def apply(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
+        return self.apply_needed(grads, None)
+
+    def apply_needed(self, grads: tuple[Any, ...], needed: set[Node] | None) -> tuple[Any, ...]:
         if self.fn is None:
             raise RuntimeError(_engine._SECOND_BACKWARD)
         # a contiguous buffer (torch: the base's layout), so the view chain replays on it
         grad = grads[0].clone(memory_format="contiguous")
         region = ops.replay(grad, self.chain)
         results = self.fn.apply((region.clone(),))
+        if not self._needs_input(0, needed):
+            # torch writes into the base's gradient only when it is wanted: the write into
+            # an overlapping view (an expanded base) raises, so it must not run needlessly
+            return (None, *results[1:])
         view_grad = results[0]
         if view_grad is None:
             view_grad = region.zeros_like()

@@ -1851,3 +1851,33 @@ def test_stale_views_raise_nothing_inside_inference_mode_and_zero_double_backwar
     ours, theirs = on_both(twice)
     assert ours == [1.0, 1.0, 1.0]
     assert theirs[1].startswith("ZeroTensors are immutable")
+
+
+def test_found_by_the_seed_90_soak_prod_of_one_zero_and_a_write_into_an_expanded_grad() -> None:
+    """prod() of a one-element input that is zero hands back the gradient itself (torch's
+    size-1 shortcut, also for a full reduction), so a create_graph .grad needs no grad. And a
+    write through index tensors into an expanded create_graph gradient backpropagates to the
+    values: torch skips the base's gradient (the write into the overlapping view that raises)
+    when the base needs none, also when backward's ``inputs`` leave it out."""
+
+    def scenario(T):
+        results = []
+        for data in ([3.0], [[3.0]], [3.0, 2.0]):
+            x = T.tensor(data, dtype=T.float64)
+            x *= 0
+            x.requires_grad_()
+            (g,) = T.autograd.grad(x.prod(), [x], create_graph=True)
+            results.append((describe(g), g.requires_grad, g._is_view()))
+        for requires_grad, inputs in ((False, None), (True, "values"), (True, None)):
+            cell = T.tensor(1.5, dtype=T.float64, requires_grad=requires_grad)
+            wide = cell.clone().expand(2, 3) if requires_grad else cell.expand(2, 3)
+            values = T.tensor([[5.0, 6.0, 7.0]], dtype=T.float64, requires_grad=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's deprecation of this write
+                wide[T.tensor([0])] = values
+            results.append(outcome(lambda w=wide, v=values, i=inputs: (
+                w.sum().backward(inputs=[v] if i else None), describe(v.grad))[1], 80))
+        return results
+
+    result = compare(scenario)
+    assert result[-1][1].startswith("unsupported operation: more than one element")
