@@ -326,3 +326,25 @@ def test_slices_are_no_ops_only_by_their_unclamped_bounds() -> None:
         return results
 
     compare(scenario)
+
+
+def test_warnings_of_writes_into_an_expanded_tensor_name_the_callers_line() -> None:
+    """torch attributes its deprecation warning to the Python line that wrote, also when the
+    write is an assignment through index tensors or a mask (more tapegrad frames deep)."""
+
+    def scenario(T):
+        wide = T.ones(1).expand(3)
+        writes = [lambda: wide.__setitem__(T.tensor([0]), 2.0),
+                  lambda: wide.index_put_((T.tensor([0]),), T.tensor(2.0)),
+                  lambda: wide.masked_fill_(T.tensor([True, False, False]), 1.0),
+                  lambda: wide.__setitem__(T.tensor([True, False, False]), 1.0)]
+        places = []
+        for write in writes:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                write()
+            places.append([(w.message.args[0][:30], w.filename, w.lineno) for w in caught])
+        return places
+
+    places = compare(scenario)
+    assert all(filename == __file__ for found in places for _, filename, _ in found)
