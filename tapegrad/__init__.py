@@ -163,6 +163,7 @@ from tapegrad._functional import (
     unsqueeze,
     var,
 )
+from tapegrad.autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from tapegrad.autograd.grad_mode import (
     enable_grad,
     inference_mode,
@@ -193,6 +194,7 @@ from tapegrad.tensor import (
     full,
     full_like,
     initial_seed,
+    is_inference,
     is_tensor,
     linspace,
     manual_seed,

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import heapq
+import os
+import sys
 import threading
+import traceback
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -30,6 +33,8 @@ Edge = tuple["Node", int] | None
 Tensor = Any  # the engine is typed against what it calls on tensors, not the class
 
 _next_sequence = _state.node_sequence.__next__
+_anomaly = _state.anomaly
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _ACCUMULATE_SEQ = 1 << 62  # AccumulateGrad runs as soon as it is ready, as in torch
 _accumulate_lock = threading.Lock()
 
@@ -40,6 +45,41 @@ _SECOND_BACKWARD = (
     "backward through the graph a second time or if you need to access saved tensors after "
     "calling backward."
 )
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that attributes a warning to the first caller outside tapegrad
+    (an op reached through ``__setitem__`` has more tapegrad frames than a direct call)."""
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+# Anomaly detection: where each node was created in the forward pass (only while it is on),
+# for the warning of a failed backward.
+_forward_traces: weakref.WeakKeyDictionary[Node, str] = weakref.WeakKeyDictionary()
+
+
+def _note_forward(node: Node) -> None:
+    frames = [f for f in traceback.extract_stack() if not f.filename.startswith(_PACKAGE_DIR)]
+    _forward_traces[node] = "".join(traceback.format_list(frames))
+
+
+def _anomaly_warning(node: Node) -> str:
+    trace = _forward_traces.get(node)
+    if trace is None:
+        return (f"Error detected in {node.name()}. No forward pass information available. "
+                "Enable detect anomaly during forward pass for more information.")
+    return (f"Error detected in {node.name()}. Traceback of forward call that caused the "
+            f"error:\n{trace.rstrip()}")
+
+
+def _check_nan(node: Node, outputs: tuple[Any, ...]) -> None:
+    for index, output in enumerate(outputs):
+        if output is not None and bool(output.isnan().any()):
+            raise RuntimeError(
+                f"Function '{node.name()}' returned nan values in its {index}th output.")
 
 
 class RemovableHandle:
@@ -84,6 +124,8 @@ class Node:
         self.out_meta = out_meta
         self.seq = _next_sequence()
         self._hooks: _NodeHooks | None = None  # created on first registration (rare)
+        if _anomaly.enabled:
+            _note_forward(self)
 
     def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
         raise NotImplementedError
@@ -300,6 +342,8 @@ class PrimitiveNode(Node):
         self.prim = prim
         self.saved = saved
         self.needs = needs  # which inputs' rules run (an edge, or CopySlices wants it)
+        if _anomaly.enabled:
+            _note_forward(self)
 
     def apply(self, grads: tuple[Tensor | None, ...]) -> tuple[Tensor | None, ...]:
         prim = self.prim
@@ -537,7 +581,24 @@ def _take_buffer(task: _GraphTask, node: Node) -> list[Any]:
 
 def _run_node(node: Node, grads_in: list[Any], task: _GraphTask, retain_graph: bool,
               accumulate: bool) -> tuple[Any, ...]:
-    """Hooks, capture and ``apply`` for one ready node; returns its input gradients."""
+    """Hooks, capture and ``apply`` for one ready node; returns its input gradients.
+
+    Under anomaly detection a nan gradient raises, and any error warns where the node was
+    created in the forward pass (torch's order: the warning, then the error)."""
+    if not _anomaly.enabled:
+        return _apply_node(node, grads_in, task, retain_graph, accumulate)
+    try:
+        outputs = _apply_node(node, grads_in, task, retain_graph, accumulate)
+        if _anomaly.check_nan:
+            _check_nan(node, outputs)
+        return outputs
+    except Exception:
+        warnings.warn(_anomaly_warning(node), UserWarning, stacklevel=user_stacklevel())
+        raise
+
+
+def _apply_node(node: Node, grads_in: list[Any], task: _GraphTask, retain_graph: bool,
+                accumulate: bool) -> tuple[Any, ...]:
     if any(g is not None for g in grads_in):
         grads_in = node._input_hooks(grads_in)
     capture = task.captures.get(node)

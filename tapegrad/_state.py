@@ -172,6 +172,20 @@ class _ForwardLevels:
 
 forward_levels = _ForwardLevels()
 
+
+# Anomaly detection is process-global in PyTorch too (a thread started inside
+# detect_anomaly sees it on).
+class _AnomalyMode:
+    __slots__ = ("enabled", "check_nan")
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.check_nan = True
+
+
+anomaly = _AnomalyMode()
+
+
 class _BackwardPool:
     """The engine's worker threads for multithreaded backward, created on first use."""
 

@@ -9,9 +9,7 @@ import builtins
 import math
 import numbers
 import operator
-import os
 import re
-import sys
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -611,18 +609,6 @@ def _autograd_checks(target: Tensor, others: Sequence[Any], modes: _state.Modes)
     return value_requires_grad
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` that attributes a warning to the first caller outside tapegrad
-    (an op reached through ``__setitem__`` has more tapegrad frames than a direct call)."""
-    level, frame = 1, sys._getframe(1)
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        level, frame = level + 1, frame.f_back
-    return level
-
-
 # writes torch lets through on a target with internal overlap (e.g. an expand), with a warning
 _EXPANDED_WARNING = ("Use of {}_ on expanded tensors is deprecated. Please clone() the tensor "
                      "before performing this operation. This also applies to advanced indexing "
@@ -696,7 +682,7 @@ def _inplace(self: Tensor, prim: ops.Primitive, *others: Any, check_overlap: boo
     _check_writable(self, value_requires_grad, modes, spread and spread_write is None,
                     autograd=False)
     if spread_write:  # (torch warns before its operand-overlap check)
-        warnings.warn(spread_write, UserWarning, stacklevel=_user_stacklevel())
+        warnings.warn(spread_write, UserWarning, stacklevel=_engine.user_stacklevel())
     if check_overlap:
         _check_operand_overlap(self, prim, other_tensors)
     args = (self, *others)
@@ -2604,7 +2590,7 @@ class Tensor:
                 and indices[0].dtype is _dtype.bool_ and values.numel() == 1
                 and _internal_overlap(self._array)):  # torch hands this one to masked_fill_
             warnings.warn(_SPREAD_WRITES[id(ops.masked_fill_p)], UserWarning,
-                          stacklevel=_user_stacklevel())
+                          stacklevel=_engine.user_stacklevel())
         return self
 
     def scatter_(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
@@ -4302,6 +4288,20 @@ def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
 
 def is_tensor(obj: Any) -> bool:
     return isinstance(obj, Tensor)
+
+
+def is_inference(input: Tensor) -> bool:
+    """Whether ``input`` is an inference tensor (``torch.is_inference``).
+
+    Example:
+        >>> import tapegrad
+        >>> with tapegrad.inference_mode():
+        ...     x = tapegrad.ones(2)
+        >>> tapegrad.is_inference(x), tapegrad.is_inference(tapegrad.ones(2))
+        (True, False)
+    """
+    _check_tensor_argument("is_inference", "input", 1, input)
+    return input._is_inference
 
 
 def numel(x: Tensor) -> int:

@@ -1881,3 +1881,21 @@ def test_found_by_the_seed_90_soak_prod_of_one_zero_and_a_write_into_an_expanded
 
     result = compare(scenario)
     assert result[-1][1].startswith("unsupported operation: more than one element")
+
+
+def test_empty_tensors_report_contiguous_strides_a_documented_difference() -> None:
+    """Found by soak 10 (seed 2026112610): NumPy keeps no strides for an empty array, so
+    tapegrad reports contiguous ones, and mm's gradient of a column-major empty matrix (a
+    transposed view in torch) is a plain tensor. The generator treats empty transposed
+    leaves as of disagreeing layout and hands matmul a contiguous copy of such operands."""
+
+    def scenario(T):
+        a = T.zeros(0, 2, dtype=T.float64).t().requires_grad_()
+        b = T.zeros(0, 2, dtype=T.float64, requires_grad=True)
+        (g,) = T.autograd.grad((a @ b).sum(), [a])
+        return a.stride(), g._is_view(), describe(g, version=False)
+
+    ours, theirs = on_both(scenario)
+    assert theirs[:2] == ((1, 2), True)
+    assert ours[:2] == ((1, 1), False)
+    assert ours[2] == theirs[2]  # same values, shape, flags

@@ -429,9 +429,9 @@ class set_multithreading_enabled(_DecoratorContextManager):
     r"""Context-manager that enables or disables multithreaded backward.
 
     In PyTorch, ``mode=False`` makes backward for accelerator devices run on the calling thread
-    instead of per-device worker threads. tapegrad always runs backward on the calling thread,
-    so the flag is stored and reported by ``tapegrad.autograd.is_multithreading_enabled()``
-    only.
+    instead of per-device worker threads. In tapegrad it does the same for the engine's
+    worker pool, which otherwise runs independent heavy nodes beside the calling thread; the
+    flag is reported by ``tapegrad.autograd.is_multithreading_enabled()``.
 
     This can be used as a context-manager or as a function: constructing it already sets the
     flag, and leaving the ``with`` block restores the value from before construction. It is

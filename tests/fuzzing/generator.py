@@ -360,8 +360,9 @@ class _Builder:
             code += "[::2]"
         if requires_grad:
             code += ".requires_grad_()"
+        # an empty tensor's strides are contiguous in tapegrad (NumPy keeps none; README)
         slot = Slot(self.name(), shape, dtype, leaf=requires_grad, created_leaf=True,
-                    is_view=layout != "plain",
+                    is_view=layout != "plain", agree=layout == "plain" or math.prod(shape) > 0,
                     contig=layout == "plain", inference=self.inference)
         self.emit("eval", code, "leaf", layout, outs=(slot,))
         return slot
@@ -752,7 +753,9 @@ class _Builder:
         fits = [s for s in self.tensors() if s.shape == b_shape and s.dtype == a.dtype]
         b = self.pick(fits) if fits and self.coin(50) else self.leaf(b_shape, a.dtype)
         form = self.pick(("{a} @ {b}", "T.matmul({a}, {b})", "{a}.matmul({b})"))
-        self.emit("eval", form.format(a=a.name, b=b.name), "matmul", "matmul", (a.name, b.name),
+        # layout-sensitive: a column-major operand's gradient is a transposed view
+        code = form.format(a=self.layout_safe(a), b=self.layout_safe(b))
+        self.emit("eval", code, "matmul", "matmul", (a.name, b.name),
                   (self.fresh(new, a.dtype),))
 
     def f_cat(self) -> None:
