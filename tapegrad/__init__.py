@@ -12,7 +12,7 @@ Example:
 """
 
 import tapegrad.utils.data
-from tapegrad import autograd, nn, optim
+from tapegrad import _C, autograd, nn, optim
 from tapegrad._dtype import DType as dtype
 from tapegrad._dtype import bool_ as bool  # noqa: A004 (torch's name)
 from tapegrad._dtype import (

@@ -36,6 +36,7 @@ class Modes:
         "fw_grad_enabled",
         "multithreading",
         "view_replay",
+        "grad_layout_enforced",
         "thread",
         "_twin",
     )
@@ -47,6 +48,7 @@ class Modes:
         fw_grad_enabled: bool = True,
         multithreading: bool = True,
         view_replay: bool = False,
+        grad_layout_enforced: bool = True,
         thread: int = 0,
     ) -> None:
         self.grad_enabled = grad_enabled
@@ -54,6 +56,7 @@ class Modes:
         self.fw_grad_enabled = fw_grad_enabled
         self.multithreading = multithreading
         self.view_replay = view_replay
+        self.grad_layout_enforced = grad_layout_enforced
         self.thread = thread
         self._twin: Modes | None = None  # the same record with grad_enabled flipped, cached
 
@@ -123,8 +126,8 @@ def inference_records() -> tuple[Modes, Modes]:
     if records is None:
         ident = _get_ident()
         records = _thread_defaults.inference = (
-            Modes(True, False, True, True, False, ident),
-            Modes(False, True, False, False, False, ident),
+            Modes(True, False, True, True, False, True, ident),
+            Modes(False, True, False, False, False, True, ident),
         )
     return records
 

@@ -1840,6 +1840,30 @@ def element_strides(a: Any) -> tuple[int, ...]:
     return tuple(s // a.itemsize for s in a.strides)
 
 
+def first_grad_copy(grad: Any | None, param: Any, dtype: Any) -> Any:
+    """An array for a leaf's first ``.grad`` (holding ``grad`` unless it is None), laid out as
+    torch's gradient layout contract says: ``grad``'s own strides where they obey the contract
+    (torch steals such a gradient; never with create_graph, which passes None), else a
+    non-overlapping dense ``param``'s strides, else contiguous."""
+    wanted = element_strides(param)
+    dense = is_dense(param.shape, wanted, any_order=True)
+    if grad is not None:
+        mine = element_strides(grad)
+        if grad.flags.c_contiguous if not dense else all(
+                (g == p) if n != 1 else g != 0 for n, g, p in zip(grad.shape, mine, wanted,
+                                                                   strict=True)):
+            wanted, dense = mine, True
+    m = xp(param)
+    if not dense or not param.size:
+        out = m.empty(param.shape, dtype)
+    else:  # dense strides: a buffer of exactly size elements
+        out = m.lib.stride_tricks.as_strided(m.empty(param.size, dtype), param.shape,
+                                             [s * np.dtype(dtype).itemsize for s in wanted])
+    if grad is not None:
+        out[...] = grad
+    return out
+
+
 def _is_mask(item: Any) -> bool:
     return getattr(item, "dtype", None) is not None and item.dtype.kind == "b"
 

@@ -1168,12 +1168,14 @@ class Tensor:
 
     def _accumulate_grad(self, grad: Tensor, create_graph: bool) -> None:
         """AccumulateGrad's body: store or add ``grad`` into ``self.grad`` (torch semantics)."""
-        if self._grad is None:
+        if self._grad is None:  # laid out by torch's gradient layout contract
             if create_graph:  # torch copies into a fresh tensor, recording the copy_
-                self._grad = self.detach().new_empty(self.shape)
+                self._grad = Tensor._from_array(
+                    ops.first_grad_copy(None, self._array, self._array.dtype))
                 self._grad.copy_(grad)
             else:
-                self._grad = Tensor._from_array(np.array(grad._array, copy=True))
+                self._grad = Tensor._from_array(
+                    ops.first_grad_copy(grad._array, self._array, grad._array.dtype))
                 self._grad._is_inference = grad._is_inference
                 if grad._is_inference:
                     self._grad._vc = None

@@ -6,6 +6,7 @@ Most tests run one scenario against tapegrad and torch 2.13 and compare what the
 from __future__ import annotations
 
 import gc
+import warnings
 import weakref
 
 import numpy as np
@@ -377,3 +378,37 @@ def test_backward_with_create_graph_warns_about_the_cycle():
         with pytest.warns(UserWarning, match="create a reference cycle"):
             (x * x).sum().backward(create_graph=True)
         assert x.grad.requires_grad
+
+
+LAYOUT_LEAVES = {  # leaf layouts the gradient layout contract treats differently
+    "permuted": lambda T: T.zeros(2, 3, 4).permute(2, 0, 1),
+    "transposed": lambda T: T.zeros(3, 4).t(),
+    "strided (not dense)": lambda T: T.zeros(4, 3)[::2],
+    "expanded (overlapping)": lambda T: T.zeros(3).expand(2, 3),
+    "contiguous": lambda T: T.zeros(2, 3),
+}
+LAYOUT_LOSSES = {
+    "sum": lambda p: p.sum(),  # an expanded gradient: copied into the leaf's layout
+    "scaled": lambda p: (p * 2).sum(),
+    "square": lambda p: (p * p).sum(),  # a gradient in the leaf's own layout
+    "exp": lambda p: p.exp().sum(),
+    "through contiguous": lambda p: p.contiguous().sum() + 0 * p.reshape(-1).sum(),
+}
+
+
+@pytest.mark.parametrize("leaf", list(LAYOUT_LEAVES))
+@pytest.mark.parametrize("loss", list(LAYOUT_LOSSES))
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_first_grad_follows_the_gradient_layout_contract(leaf, loss, create_graph):
+    """A leaf's first .grad has the leaf's strides when the leaf is non-overlapping and dense
+    (an incoming gradient that already obeys is kept as it is), else it is contiguous."""
+
+    def scenario(T):
+        p = LAYOUT_LEAVES[leaf](T).requires_grad_()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # create_graph=True's reference-cycle warning
+            LAYOUT_LOSSES[loss](p).backward(create_graph=create_graph)
+        return p.grad.stride(), p.grad.is_contiguous(), p.grad.requires_grad
+
+    ours, theirs = both(scenario)
+    assert ours == theirs

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tapegrad import _state
+from tapegrad import _C, _state
 from tapegrad.tensor import Tensor
 from tapegrad.utils._contextlib import (
     F,
@@ -21,6 +21,7 @@ from tapegrad.utils._contextlib import (
 
 __all__ = [
     "enable_grad",
+    "enforce_grad_layout_policy",
     "inference_mode",
     "no_grad",
     "set_grad_enabled",
@@ -474,6 +475,55 @@ class set_multithreading_enabled(_DecoratorContextManager):
         return self.__class__(self.mode)
 
 
+class enforce_grad_layout_policy(_DecoratorContextManager):
+    r"""Context-manager that sets whether the gradient layout contract is enforced.
+
+    The contract lays out a leaf's first ``.grad`` like the leaf (its strides, for a
+    non-overlapping dense leaf; contiguous otherwise). With ``enable=False`` PyTorch may hand
+    ``.grad`` an incoming gradient of another layout without copying it. tapegrad always
+    copies the first gradient into the contract's layout, so the relaxed policy gives the
+    same ``.grad``; the flag is kept and reported as PyTorch's is
+    (``tapegrad._C._is_grad_layout_enforcement_enabled()``).
+
+    This can be used as a context-manager or as a function: constructing it already sets the
+    flag, and leaving the ``with`` block restores the value from before construction. Used
+    as a decorator it leaves the flag unchanged outside the calls. It is thread-local, and
+    inference mode resets it to ``True`` inside its block, as in PyTorch.
+
+    Args:
+        enable (bool): Whether to enforce the gradient layout contract (``True``, default)
+                       or relax it (``False``).
+
+    Example::
+        >>> import tapegrad
+        >>> p = tapegrad.zeros(3, 4).t().requires_grad_()
+        >>> with tapegrad.autograd.enforce_grad_layout_policy(False):
+        ...     (p * 2).sum().backward()
+        >>> p.grad.stride()
+        (1, 4)
+    """
+
+    def __init__(self, enable: bool = True) -> None:
+        _check_bool("set_grad_layout_enforcement_enabled", enable)
+        self.prev = _state.current().grad_layout_enforced
+        _state.update(grad_layout_enforced=enable)
+        self.mode = enable
+
+    def __call__(self, orig_func: F) -> F:
+        _state.update(grad_layout_enforced=self.prev)
+        return super().__call__(orig_func)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        _state.update(grad_layout_enforced=self.prev)
+
+    def clone(self) -> enforce_grad_layout_policy:
+        r"""Create a copy of this class."""
+        return self.__class__(self.mode)
+
+
 class _force_original_view_tracking(_DecoratorContextManager):
     r"""Context-manager that sets whether or not to always enable view-replay in autograd.
 
@@ -558,5 +608,4 @@ class _unsafe_preserve_version_counter(_DecoratorContextManager):
         pass
 
     def __exit__(self, *args: Any) -> None:
-        for tensor, version in zip(self.tensors, self.prev_versions, strict=True):
-            tensor._vc.value = version
+        _C._autograd._unsafe_set_version_counter(self.tensors, self.prev_versions)
