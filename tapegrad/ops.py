@@ -1845,6 +1845,9 @@ def first_grad_copy(grad: Any | None, param: Any, dtype: Any) -> Any:
     torch's gradient layout contract says: ``grad``'s own strides where they obey the contract
     (torch steals such a gradient; never with create_graph, which passes None), else a
     non-overlapping dense ``param``'s strides, else contiguous."""
+    m = xp(param)
+    if param.flags.c_contiguous and (grad is None or grad.flags.c_contiguous):  # the usual case
+        return m.empty(param.shape, dtype) if grad is None else m.array(grad, copy=True)
     wanted = element_strides(param)
     dense = is_dense(param.shape, wanted, any_order=True)
     if grad is not None:
@@ -1853,7 +1856,6 @@ def first_grad_copy(grad: Any | None, param: Any, dtype: Any) -> Any:
                 (g == p) if n != 1 else g != 0 for n, g, p in zip(grad.shape, mine, wanted,
                                                                    strict=True)):
             wanted, dense = mine, True
-    m = xp(param)
     if not dense or not param.size:
         out = m.empty(param.shape, dtype)
     else:  # dense strides: a buffer of exactly size elements
