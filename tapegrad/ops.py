@@ -1056,6 +1056,9 @@ def _matmul(a: Any, b: Any) -> Any:
 
 
 def _mm(a: Any, b: Any, *, column_major: tuple[bool, bool]) -> Any:
+    if a.shape[1] == 1:  # torch's mm multiplies out one term exactly: -0.0 * 2 stays -0.0
+        _check_same_dtype(a, b)
+        return a * b
     return _matmul(a, b)
 
 

@@ -1039,22 +1039,28 @@ def test_copies_of_an_inference_tensor_requiring_grad() -> None:
 
 
 def test_mean_of_an_inference_tensor_requiring_grad() -> None:
-    """Proposed deliberate difference (for the README): torch 2.13 refuses ``mean``, ``var``,
-    ``std``, ``logsumexp``, ``abs`` and ``number ** x`` of an inference tensor that requires
-    grad, outside inference mode, with an internal "<op>(): functions with out=... arguments"
-    error (they are built on out= variants); tapegrad computes them, as torch does ``sum``.
+    """Deliberate difference (README): torch 2.13 refuses ``mean``, ``var``, ``std``,
+    ``logsumexp``, ``abs`` and ``number ** x`` of an inference tensor that requires grad,
+    outside inference mode, with an internal "<op>(): functions with out=... arguments"
+    error (they are built on out= variants), and ``mv`` of two such tensors with "Inference
+    tensors cannot be saved"; tapegrad computes them, as torch does ``sum`` and ``mm``.
     This test notices when either side changes."""
 
     def scenario(T):
         with T.inference_mode():
             x = T.tensor([0.5, -0.5, 1.5], dtype=T.float64).requires_grad_()
             one = T.tensor([0.5], dtype=T.float64).requires_grad_()
+            matrix = T.ones(2, 3, dtype=T.float64).requires_grad_()
         return [outcome(lambda f=f: describe(f(x))) for f in
                 (lambda t: t.mean(0), lambda t: t.var(), lambda t: t.sum(0),
                  lambda t: t.abs(), lambda t: t.logsumexp(0), lambda t: 2 ** t)] + [
-            outcome(lambda: describe(one.norm(dim=0, keepdim=True)))]
+            outcome(lambda: describe(one.norm(dim=0, keepdim=True))),
+            outcome(lambda: describe(matrix @ x), 90), outcome(lambda: describe(matrix.mv(x)))]
 
     ours, theirs = on_both(scenario)
+    # found by soak 10: mv writes into a fresh tensor, which then saves both inference tensors
+    assert theirs[7][1].startswith("Inference tensors cannot be saved for backward")
+    assert ours[7] == ours[8] == ([1.5, 1.5], (2,), "float64", False, False, 0)
     assert theirs[6][1].startswith("abs(): functions with out=")  # found by a soak
     assert not isinstance(ours[6][0], str)
     assert theirs[5][1].startswith("pow(): functions with out=")  # found by the final soak
@@ -1899,3 +1905,23 @@ def test_empty_tensors_report_contiguous_strides_a_documented_difference() -> No
     assert theirs[:2] == ((1, 2), True)
     assert ours[:2] == ((1, 1), False)
     assert ours[2] == theirs[2]  # same values, shape, flags
+
+
+def test_mm_over_one_term_keeps_the_sign_of_a_zero() -> None:
+    """Found by soak 10: torch's mm multiplies out a product over one term, so -0.0 * 0.13 is
+    -0.0 (a later division gives -inf); BLAS adds the product to +0.0. Other products (k > 1,
+    bmm, mv) accumulate from +0.0 in both."""
+
+    def scenario(T):
+        d = T.float64
+        a = T.tensor([[-0.0], [1.0]], dtype=d, requires_grad=True)
+        b = T.tensor([[0.13, -0.13]], dtype=d)
+        results = [(1 / (a @ b)).tolist(), (1 / a.mm(b.t().contiguous().t())).tolist(),
+                   (1 / (a.float() @ b.float())).tolist(),
+                   (1 / T.bmm(a[None], b[None])).tolist(),
+                   (1 / (T.tensor([[-0.0, -0.0]], dtype=d) @ T.ones(2, 1, dtype=d))).tolist()]
+        (a @ b).backward(T.tensor([[-0.0, 0.0], [1.0, 1.0]], dtype=d))
+        return results, (1 / a.grad).tolist()
+
+    found = compare(scenario)
+    assert found[0][0][0] == [-np.inf, np.inf]

@@ -752,6 +752,10 @@ class _Builder:
             new = (*shape[:-1], m)
         fits = [s for s in self.tensors() if s.shape == b_shape and s.dtype == a.dtype]
         b = self.pick(fits) if fits and self.coin(50) else self.leaf(b_shape, a.dtype)
+        # torch's mv writes into a fresh tensor (out=), so two inference operands are saved
+        if self.avoid("inference_mean", len(shape) >= 2 and len(b_shape) == 1 and a.inference
+                      and b.inference and not self.inference):
+            return self.f_binary()
         form = self.pick(("{a} @ {b}", "T.matmul({a}, {b})", "{a}.matmul({b})"))
         # layout-sensitive: a column-major operand's gradient is a transposed view
         code = form.format(a=self.layout_safe(a), b=self.layout_safe(b))
