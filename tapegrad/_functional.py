@@ -4,10 +4,22 @@ Kept apart from ``tensor.py`` so that names like ``sum``, ``max`` and ``any`` ne
 builtins inside the tensor module.
 """
 
-from tapegrad.tensor import Tensor
+from tapegrad import tensor as _tensor
+from tapegrad.tensor import Tensor, with_out
 
 __all__ = [
     "abs",
+    "arange",
+    "eye",
+    "full",
+    "linspace",
+    "ones",
+    "zeros",
+    "cat",
+    "concat",
+    "concatenate",
+    "stack",
+    "where",
     "absolute",
     "add",
     "addcdiv",
@@ -136,94 +148,94 @@ __all__ = [
     "var",
 ]
 
-abs = Tensor.abs
-absolute = Tensor.abs
-add = Tensor.add
-sub = Tensor.sub
-subtract = Tensor.sub
-mul = Tensor.mul
-multiply = Tensor.mul
-div = Tensor.div
-divide = Tensor.div
-true_divide = Tensor.div
-floor_divide = Tensor.floor_divide
-remainder = Tensor.remainder
-pow = Tensor.pow
-neg = Tensor.neg
-negative = Tensor.neg
-exp = Tensor.exp
-expm1 = Tensor.expm1
-log = Tensor.log
-log1p = Tensor.log1p
-log2 = Tensor.log2
-log10 = Tensor.log10
-sqrt = Tensor.sqrt
-rsqrt = Tensor.rsqrt
-square = Tensor.square
-reciprocal = Tensor.reciprocal
-sin = Tensor.sin
-cos = Tensor.cos
-tan = Tensor.tan
-tanh = Tensor.tanh
-sigmoid = Tensor.sigmoid
+abs = with_out(Tensor.abs, 'abs')
+absolute = with_out(Tensor.abs, 'abs')
+add = with_out(Tensor.add, 'add')
+sub = with_out(Tensor.sub, 'sub')
+subtract = with_out(Tensor.sub, 'sub')
+mul = with_out(Tensor.mul, 'mul')
+multiply = with_out(Tensor.mul, 'mul')
+div = with_out(Tensor.div, 'div')
+divide = with_out(Tensor.div, 'div')
+true_divide = with_out(Tensor.div, 'div')
+floor_divide = with_out(Tensor.floor_divide, None)
+remainder = with_out(Tensor.remainder, 'remainder')
+pow = with_out(Tensor.pow, 'pow')
+neg = with_out(Tensor.neg, 'neg')
+negative = with_out(Tensor.neg, 'neg')
+exp = with_out(Tensor.exp, 'exp')
+expm1 = with_out(Tensor.expm1, 'expm1')
+log = with_out(Tensor.log, 'log')
+log1p = with_out(Tensor.log1p, 'log1p')
+log2 = with_out(Tensor.log2, 'log2')
+log10 = with_out(Tensor.log10, 'log10')
+sqrt = with_out(Tensor.sqrt, 'sqrt')
+rsqrt = with_out(Tensor.rsqrt, 'rsqrt')
+square = with_out(Tensor.square, 'pow')
+reciprocal = with_out(Tensor.reciprocal, 'reciprocal')
+sin = with_out(Tensor.sin, 'sin')
+cos = with_out(Tensor.cos, 'cos')
+tan = with_out(Tensor.tan, 'tan')
+tanh = with_out(Tensor.tanh, 'tanh')
+sigmoid = with_out(Tensor.sigmoid, 'sigmoid')
 relu = Tensor.relu
-erf = Tensor.erf
-sign = Tensor.sign
-floor = Tensor.floor
-ceil = Tensor.ceil
-round = Tensor.round
-trunc = Tensor.trunc
-frac = Tensor.frac
-clamp = Tensor.clamp
-clip = Tensor.clamp
-maximum = Tensor.maximum
-minimum = Tensor.minimum
+erf = with_out(Tensor.erf, 'erf')
+sign = with_out(Tensor.sign, 'sign')
+floor = with_out(Tensor.floor, 'floor')
+ceil = with_out(Tensor.ceil, 'ceil')
+round = with_out(Tensor.round, 'round')
+trunc = with_out(Tensor.trunc, 'trunc')
+frac = with_out(Tensor.frac, 'frac')
+clamp = with_out(Tensor.clamp, 'clamp')
+clip = with_out(Tensor.clamp, 'clamp')
+maximum = with_out(Tensor.maximum, 'maximum')
+minimum = with_out(Tensor.minimum, 'minimum')
 masked_fill = Tensor.masked_fill
-lerp = Tensor.lerp
-addcmul = Tensor.addcmul
-addcdiv = Tensor.addcdiv
-eq = Tensor.eq
-ne = Tensor.ne
-lt = Tensor.lt
-le = Tensor.le
-gt = Tensor.gt
-ge = Tensor.ge
+lerp = with_out(Tensor.lerp, 'lerp')
+addcmul = with_out(Tensor.addcmul, 'addcmul')
+addcdiv = with_out(Tensor.addcdiv, 'addcdiv')
+eq = with_out(Tensor.eq, None)
+ne = with_out(Tensor.ne, None)
+lt = with_out(Tensor.lt, None)
+le = with_out(Tensor.le, None)
+gt = with_out(Tensor.gt, None)
+ge = with_out(Tensor.ge, None)
 equal = Tensor.equal
 allclose = Tensor.allclose
 isclose = Tensor.isclose
-logical_and = Tensor.logical_and
-logical_or = Tensor.logical_or
-logical_xor = Tensor.logical_xor
-logical_not = Tensor.logical_not
-bitwise_not = Tensor.bitwise_not
+logical_and = with_out(Tensor.logical_and, None)
+logical_or = with_out(Tensor.logical_or, None)
+logical_xor = with_out(Tensor.logical_xor, None)
+logical_not = with_out(Tensor.logical_not, None)
+bitwise_not = with_out(Tensor.bitwise_not, None)
 isnan = Tensor.isnan
 isinf = Tensor.isinf
 isfinite = Tensor.isfinite
-sum = Tensor.sum
-mean = Tensor.mean
-prod = Tensor.prod
-var = Tensor.var
-std = Tensor.std
-amax = Tensor.amax
-amin = Tensor.amin
+sum = with_out(Tensor.sum, 'sum')
+mean = with_out(Tensor.mean, 'mean')
+prod = with_out(Tensor.prod, 'prod')
+var = with_out(Tensor.var, 'var')
+std = with_out(Tensor.std, 'std')
+amax = with_out(Tensor.amax, 'amax')
+amin = with_out(Tensor.amin, 'amin')
 max = Tensor.max
 min = Tensor.min
-argmax = Tensor.argmax
-argmin = Tensor.argmin
-logsumexp = Tensor.logsumexp
-norm = Tensor.norm
-all = Tensor.all
-any = Tensor.any
-cumsum = Tensor.cumsum
+argmax = with_out(Tensor.argmax, None)
+argmin = with_out(Tensor.argmin, None)
+logsumexp = with_out(Tensor.logsumexp, 'logsumexp')
+norm = with_out(Tensor.norm, 'linalg_vector_norm')
+all = with_out(Tensor.all, None)
+any = with_out(Tensor.any, None)
+cumsum = with_out(Tensor.cumsum, 'cumsum')
 count_nonzero = Tensor.count_nonzero
 softmax = Tensor.softmax
 log_softmax = Tensor.log_softmax
-matmul = Tensor.matmul
-mm = Tensor.mm
-bmm = Tensor.bmm
-mv = Tensor.mv
-dot = Tensor.dot
-outer = Tensor.outer
+matmul = with_out(Tensor.matmul, 'matmul')
+mm = with_out(Tensor.mm, 'mm')
+bmm = with_out(Tensor.bmm, 'bmm')
+mv = with_out(Tensor.mv, 'mv')
+dot = with_out(Tensor.dot, 'dot')
+outer = with_out(Tensor.outer, 'mul')
 reshape = Tensor.reshape
 flatten = Tensor.flatten
 unflatten = Tensor.unflatten
@@ -243,23 +255,36 @@ split = Tensor.split
 chunk = Tensor.chunk
 diagonal = Tensor.diagonal
 diag = Tensor.diag
-tril = Tensor.tril
-triu = Tensor.triu
+tril = with_out(Tensor.tril, 'tril')
+triu = with_out(Tensor.triu, 'triu')
 flip = Tensor.flip
 fliplr = Tensor.fliplr
 flipud = Tensor.flipud
 roll = Tensor.roll
 tile = Tensor.tile
 clone = Tensor.clone
-gather = Tensor.gather
+gather = with_out(Tensor.gather, 'gather')
 scatter = Tensor.scatter
 scatter_add = Tensor.scatter_add
-index_select = Tensor.index_select
+index_select = with_out(Tensor.index_select, 'index_select')
 index_add = Tensor.index_add
 index_put = Tensor.index_put
-masked_select = Tensor.masked_select
+masked_select = with_out(Tensor.masked_select, 'masked_select')
 nonzero = Tensor.nonzero
 argsort = Tensor.argsort
 sort = Tensor.sort
 topk = Tensor.topk
 detach = Tensor.detach
+
+# functions of the tensor module that take out= too
+cat = with_out(_tensor.cat, "cat")
+concat = with_out(_tensor.cat, "cat")
+concatenate = with_out(_tensor.cat, "cat")
+stack = with_out(_tensor.stack, "stack")
+where = with_out(_tensor.where, "where")
+zeros = with_out(_tensor.zeros, "aten::zeros", factory=True)
+ones = with_out(_tensor.ones, "aten::ones", factory=True)
+full = with_out(_tensor.full, "aten::full", factory=True)
+arange = with_out(_tensor.arange, "aten::arange", factory=True)
+linspace = with_out(_tensor.linspace, "aten::linspace", factory=True)
+eye = with_out(_tensor.eye, "aten::eye", factory=True)

@@ -1056,7 +1056,9 @@ def _matmul(a: Any, b: Any) -> Any:
 
 
 def _mm(a: Any, b: Any, *, column_major: tuple[bool, bool]) -> Any:
-    if a.shape[1] == 1:  # torch's mm multiplies out one term exactly: -0.0 * 2 stays -0.0
+    if a.shape[1] == 1 and a.shape[0] > 1 and b.shape[1] > 1:
+        # torch's BLAS multiplies out one term exactly (-0.0 * 2 stays -0.0), except for a
+        # single row or column, which it sums from +0.0 like NumPy
         _check_same_dtype(a, b)
         return a * b
     return _matmul(a, b)

@@ -659,6 +659,107 @@ _PARTIAL_OVERLAP = ("unsupported operation: some elements of the input tensor an
                     "performing the operation.")
 
 
+# ----------------------------------------------------------------------------- out= variants
+def with_out(fn: Callable[..., Any], name: str | None, factory: bool = False
+             ) -> Callable[..., Any]:
+    """``fn`` (a functional form) taking torch's ``out=``: the result is written into ``out``,
+    which is returned. ``name`` is the op torch's autograd error names (None: an op whose
+    result is never differentiable, such as a comparison). A ``factory`` (and sum, prod,
+    cumsum) computes in ``out``'s dtype unless given one."""
+
+    def call(*args: Any, out: Tensor | None = None, **kwargs: Any) -> Any:
+        if out is None:
+            return fn(*args, **kwargs)
+        if (factory or fn.__name__ in ("sum", "prod", "cumsum")) and isinstance(out, Tensor):
+            kwargs.setdefault("dtype", out.dtype)  # computed in out's dtype, as in torch
+        return _write_out(name, out, fn, args, kwargs, warn_resize=not factory)
+
+    call.__name__, call.__qualname__, call.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    return call
+
+
+def _write_out(name: str | None, out: Any, fn: Callable[..., Any], args: tuple[Any, ...],
+               kwargs: dict[str, Any], warn_resize: bool) -> Tensor:
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{fn.__name__}(): argument 'out' must be Tensor, not "
+                        f"{type(out).__name__}")
+    inputs = [a for a in (*args, *kwargs.values()) for a in (a if isinstance(a, list | tuple)
+                                                           else (a,)) if isinstance(a, Tensor)]
+    modes = _state.current()
+    if name is not None and modes.grad_enabled and not modes.inference_mode and (
+            out.requires_grad or builtins.any(t.requires_grad for t in inputs)):
+        raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad.")
+    with _state.switch(grad_enabled=False):
+        result = fn(*args, **kwargs)
+        _check_out_dtype(fn.__name__, result.dtype, out.dtype)
+        if out._vc is None and not modes.inference_mode:
+            raise RuntimeError(_INFERENCE_INPLACE)
+        _check_operand_overlap(out, ops.copy_p, inputs)  # before resizing: nothing half-done
+        if out.shape != result.shape:
+            _resize_out(out, result.shape, warn_resize)
+        out.copy_(result)
+    return out
+
+
+_C_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "int32": "int",
+                 "int16": "short", "int8": "signed char", "uint8": "unsigned char",
+                 "int64": "long int", "bool": "bool"}
+_EXPECTED_DTYPE = "Expected out tensor to have dtype {want_c}, but got {got_c} instead"
+# torch's out= dtype rule per op, where it is not "the result must cast to out's dtype"
+_OUT_DTYPE_RULES = {
+    **dict.fromkeys(("gather", "tril", "triu", "mm", "mv", "bmm", "matmul", "norm", "argmax",
+                     "argmin"), _EXPECTED_DTYPE),
+    **dict.fromkeys(("index_select", "masked_select"),
+                    "{name}(): self and result must have the same scalar type"),
+    **dict.fromkeys(("all", "any"), "{name} only supports bool tensor for result, got: {got}"),
+    **dict.fromkeys(("amax", "amin"), "Expected the dtype for input and out to match, but got "
+                    "{want} for input's dtype and {got} for out's dtype."),
+    "where": "Expected out type to be {want} but got {got}",
+    "dot": "result dtype {got} does not match input dtype {want}",
+}
+
+
+def _check_out_dtype(name: str, want: DType, got: DType) -> None:
+    rule = _OUT_DTYPE_RULES.get(name)
+    if rule is not None:
+        if want is not got:
+            raise RuntimeError(rule.format(name=name, want=_type_title(want),
+                                           got=_type_title(got), want_c=_C_TYPE_NAMES[want.name],
+                                           got_c=_C_TYPE_NAMES[got.name]))
+    elif name == "logsumexp" and not got.is_floating_point:
+        raise RuntimeError("logsumexp(): Expected floating point type for result tensor, but "
+                           f"got: {_type_title(got)}")
+    elif want.category > got.category:
+        message = f"can't be cast to the desired output type {_type_title(got)}"
+        if name in ("cat", "stack"):
+            raise TypeError(f"torch.cat(): input types {message}")
+        raise RuntimeError(f"result type {_type_title(want)} {message}")
+
+
+def _resize_out(out: Tensor, shape: tuple[int, ...], warn: bool) -> None:
+    """torch resizes an ``out=`` tensor of another shape (warning unless it was empty)."""
+    if warn and out.numel():
+        warnings.warn(
+            f"An output with one or more elements was resized since it had shape "
+            f"{list(out.shape)}, which does not match the required output shape {list(shape)}. "
+            "This behavior is deprecated, and in a future PyTorch release outputs will not be "
+            "resized unless they have zero elements. You can explicitly reuse an out tensor t "
+            "by resizing it, inplace, to zero elements with t.resize_(0).", UserWarning,
+            stacklevel=_engine.user_stacklevel())
+    numel = math.prod(shape)
+    if out._base is None:
+        out._array = np.empty(shape, out._array.dtype)
+        return
+    # a view takes the elements after its first one in its base's memory, where they fit
+    base = out._base._array
+    offset = (out._array.__array_interface__["data"][0]
+              - base.__array_interface__["data"][0]) // base.itemsize
+    if not base.flags.c_contiguous or offset + numel > base.size:
+        raise RuntimeError("Trying to resize storage that is not resizable")
+    out._array = base.reshape(-1)[offset:offset + numel].reshape(shape)
+
+
 def _selected(target: Tensor, prim: ops.Primitive, others: Sequence[Any],
               params: dict[str, Any]) -> Any:
     """The elements a masked or indexed write changes (True: all of them)."""
@@ -3823,8 +3924,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._from_array(array)
 
 
-def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
-          out: Any = None) -> Tensor:
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+          ) -> Tensor:
     """A tensor of zeros. Example: ``tapegrad.zeros(2, 3)``.
 
     Example:

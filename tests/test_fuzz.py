@@ -1925,3 +1925,14 @@ def test_mm_over_one_term_keeps_the_sign_of_a_zero() -> None:
 
     found = compare(scenario)
     assert found[0][0][0] == [-np.inf, np.inf]
+
+    def shapes(T):  # a single row or column is summed from +0.0 (found by soak 11)
+        signs = []
+        for m in (1, 2, 3):
+            for n in (1, 2, 3):
+                a = T.full((m, 1), -1.5, dtype=T.float64)
+                signs.append((1 / (a @ T.zeros(1, n, dtype=T.float64))).tolist())
+        vector = T.tensor([-1.5], dtype=T.float64)
+        return signs, (1 / (vector @ T.zeros(1, 2, dtype=T.float64))).tolist()
+
+    compare(shapes)
