@@ -321,6 +321,8 @@ class _Builder:
         """``x``'s name, or a fresh contiguous copy of it when the layouts may disagree."""
         if x.agree or self.include_known:
             return x.name
+        if x.empty:  # torch's contiguous() keeps an empty tensor's strides; a reshape does not
+            return f"{x.name}.clone().reshape(-1).reshape({x.shape})"
         return f"{x.name}.clone().contiguous()"
 
     # -- leaves and constants --------------------------------------------------------------
