@@ -1582,7 +1582,9 @@ def _cat_vjp(g: Tensor, xs_shape: tuple[tuple[int, ...], ...], dim: int) -> tupl
 
 cat_p = Primitive("cat", _cat, vjp=_cat_vjp, jvp="joint", promote="all")
 stack_p = Primitive("stack", lambda *xs, dim: xp(xs[0]).stack(xs, axis=dim),
-                    vjp=lambda g, dim: g.unbind(dim), jvp="joint", promote="all")
+                    # torch selects each input's slice (single views: writable, unlike unbind's)
+                    vjp=lambda g, dim: tuple(g.select(dim, i) for i in range(g.shape[dim])),
+                    jvp="joint", promote="all")
 tril_p = Primitive("tril", lambda x, *, diagonal: xp(x).tril(x, diagonal),
                    vjp=(lambda g, diagonal: g.tril(diagonal),), jvp="linear")
 triu_p = Primitive("triu", lambda x, *, diagonal: xp(x).triu(x, diagonal),

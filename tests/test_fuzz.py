@@ -1936,3 +1936,20 @@ def test_mm_over_one_term_keeps_the_sign_of_a_zero() -> None:
         return signs, (1 / (vector @ T.zeros(1, 2, dtype=T.float64))).tolist()
 
     compare(shapes)
+
+
+def test_stack_gradients_are_single_selects_that_can_be_written() -> None:
+    """Found by soak 12: torch's stack backward selects each input's slice, so a create_graph
+    gradient is a SelectBackward0 view that in-place writes accept (an unbind output would
+    refuse them as one of several views)."""
+
+    def scenario(T):
+        a = T.tensor([0.13, -0.13, 0.64], dtype=T.float64, requires_grad=True)
+        b = T.tensor([0.5, 0.25, -1.0], dtype=T.float64, requires_grad=True)
+        ga, gb = T.autograd.grad((T.stack([a, b], 1) ** 2).sum(), [a, b], create_graph=True)
+        names = (type(ga.grad_fn).__name__, ga._is_view(), ga.stride())
+        ga[0] = 2.0
+        gb.mul_(3)
+        return names, describe(ga), describe(gb), describe(T.autograd.grad(ga.sum(), [a])[0])
+
+    compare(scenario)
