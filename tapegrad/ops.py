@@ -754,7 +754,12 @@ def _prod_vjp(g: Tensor, x: Tensor, out: Tensor, dim: Any, keepdim: bool) -> Ten
     safe = x.masked_fill(zero, 1.0)
     others_nonzero = safe.prod_along(dim, keepdim=True)
     zeros_count = zero.sum_along(dim, keepdim=True)
-    at_zero = others_nonzero.masked_fill(zeros_count != 1, 0.0)
+    # At a zero: the product of the others. With two zeros that is the nonzero product times
+    # the other zero, written as (sum of the zeros - x) so that its derivative (a double
+    # backward) is right, as torch's exclusive products are; with more it stays 0.
+    other_zero = x.masked_fill(zero.logical_not(), 0.0).sum_along(dim, keepdim=True) - x
+    at_zero = (others_nonzero * other_zero).where(
+        zeros_count == 2, others_nonzero.masked_fill(zeros_count != 1, 0.0))
     result = g * (out / safe).where(zero.logical_not(), at_zero)
     if zeros and dim is None and (zeros == 1 or _engine.grad_mode()):
         # torch computes it on the flat contiguous input, then view_as(input)
@@ -1447,6 +1452,19 @@ index_put_p: Primitive = Primitive(
 def _check_gather(x: Any, index: Any, dim: int) -> None:
     if index.ndim != x.ndim and index.size:  # torch allows any empty index
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    check_in_bounds(index, dim, x.shape[dim])
+
+
+def first_out_of_range(index: Any, size: int) -> int | None:
+    """The first index (in order) outside [0, size): the index ops take no negative ones."""
+    bad = ((index < 0) | (index >= size)).reshape(-1)
+    return int(index.reshape(-1)[bad.argmax()]) if bad.any() else None
+
+
+def check_in_bounds(index: Any, dim: int, size: int) -> None:
+    bad = first_out_of_range(index, size)
+    if bad is not None:
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
 
 
 def _take(x: Any, index: Any, *, dim: int) -> Any:

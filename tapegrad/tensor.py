@@ -2480,7 +2480,7 @@ class Tensor:
         if index.ndim > 1:
             raise IndexError("index_select(): Index is supposed to be a vector")
         dim = _wrap_dim(dim, builtins.max(self.ndim, 1))
-        _check_index_range(index, self.shape[dim] if self.ndim else 1)
+        _check_select_range(self, dim, index)
         return _apply(ops.index_select_p, self, index.reshape(-1), dim=dim)
 
     def index_add(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
@@ -3252,18 +3252,17 @@ def _check_gather_index(x: Tensor, index: Tensor, dim: int, name: str) -> None:
                 f"Size does not match at dimension {d} expected index {list(index.shape)} to be "
                 f"no larger than self {list(x.shape)} apart from dimension {dim}"
             )
-    array = index._array
-    size = x.shape[dim] if x.ndim else 1
-    if array.size and (array.max() >= size or array.min() < -size):
-        bad = int(array.max()) if array.max() >= size else int(array.min())
-        raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
+    ops.check_in_bounds(index._array, dim, x.shape[dim] if x.ndim else 1)
 
 
 def _check_index_add(x: Tensor, dim: int, index: Tensor, source: Any, op: str) -> int:
     """index_add's checks (a 0-d ``x`` works as its (1,) view); the wrapped dim."""
     _check_index_tensor(index, op)
     dim = _wrap_dim(dim, x.ndim)
-    _check_index_range(index, x.shape[dim] if x.ndim else 1)
+    if x.ndim <= 1 and ops.first_out_of_range(index._array, x.shape[dim] if x.ndim else 1) \
+            is not None:  # torch's 1-d kernel
+        raise IndexError("index out of range in self")
+    ops.check_in_bounds(index._array, dim, x.shape[dim] if x.ndim else 1)
     if isinstance(source, Tensor) and source.ndim != x.ndim and x.ndim <= 1:
         raise RuntimeError("source tensor shape must match self tensor shape, excluding the "
                            f"specified dimension. Got self.shape = {list(x.shape)} source.shape "
@@ -3271,10 +3270,21 @@ def _check_index_add(x: Tensor, dim: int, index: Tensor, source: Any, op: str) -
     return dim
 
 
-def _check_index_range(index: Tensor, size: int) -> None:
+def _check_select_range(x: Tensor, dim: int, index: Tensor) -> None:
+    """index_select's bounds, in torch's kernels' words: RuntimeError from the kernels for
+    dim 1 and for an empty self, IndexError from the others."""
     array = index._array
-    if array.size and (array.max() >= size or array.min() < -size):
+    size = x.shape[dim] if x.ndim else 1
+    if x.ndim > 1 and not array.size:
+        return
+    if x.ndim > 1 and not x.numel() and not size:
+        raise RuntimeError("index_select(): self indexing axis dim should be positive")
+    bad = ops.first_out_of_range(array, size)
+    if bad is None:
+        return
+    if x.ndim <= 1 or (dim != 1 and x.numel()):  # dim 1 has a kernel of its own
         raise IndexError("index out of range in self")
+    raise RuntimeError(f"INDICES element is out of DATA bounds, id={bad} axis_dim={size}")
 
 
 def _is_advanced(item: Any) -> bool:

@@ -1953,3 +1953,25 @@ def test_stack_gradients_are_single_selects_that_can_be_written() -> None:
         return names, describe(ga), describe(gb), describe(T.autograd.grad(ga.sum(), [a])[0])
 
     compare(scenario)
+
+
+def test_prod_double_backward_with_two_zeros_in_a_slice() -> None:
+    """Found by soak 14: with two zeros in a slice, prod's gradient at each zero is the other
+    zero times the rest, so its derivative (a double backward) is not zero; the gradient was
+    a constant 0 there. (A third derivative with three or more zeros in a slice is still 0
+    here where torch's exclusive products give the product of the rest: noted, not fixed.)"""
+
+    def scenario(T):
+        found = []
+        for values in ([0.0, 0.0, 2.0], [0.0, 3.0, 2.0], [0.0, 0.0, 0.0], [1.0, 2.0, 3.0],
+                       [[0.0, 1.0], [0.0, 2.0], [3.0, 0.0]]):
+            for dim in (None, 0, -1):
+                x = T.tensor(values, dtype=T.float64, requires_grad=True)
+                y = x.prod() if dim is None else x.prod(dim)
+                (g,) = T.autograd.grad(y.sum(), [x], create_graph=True)
+                weights = T.arange(1.0, x.numel() + 1, dtype=T.float64).reshape(x.shape)
+                (h,) = T.autograd.grad((g * weights).sum(), [x])
+                found.append((describe(g, version=False), h.tolist()))
+        return found
+
+    compare(scenario)

@@ -348,3 +348,38 @@ def test_warnings_of_writes_into_an_expanded_tensor_name_the_callers_line() -> N
 
     places = compare(scenario)
     assert all(filename == __file__ for found in places for _, filename, _ in found)
+
+
+@pytest.mark.parametrize("call", [
+    "x.gather(0, T.tensor([[-1, 0]]))",
+    "x.scatter(0, T.tensor([[-1, 0]]), 1.0)",
+    "x.scatter_add(0, T.tensor([[-1, 0]]), T.ones(1, 2))",
+    "x.scatter(0, T.tensor([[5, 0]]), 1.0)",
+    "x.clone().scatter_(0, T.tensor([[0, -2]]), 2.0)",
+    "x.index_add(0, T.tensor([-1]), T.ones(1, 2))",
+    "x.index_add(0, T.tensor([3]), T.ones(1, 2))",
+    "T.zeros(3).index_add(0, T.tensor([-1]), T.ones(1))",
+    "x.index_select(0, T.tensor([-1]))",
+    "x.index_select(1, T.tensor([2]))",
+    "x.t().index_select(0, T.tensor([2]))",
+    "T.zeros(2, 3, 4).permute(2, 0, 1).index_select(2, T.tensor([9]))",
+    "T.zeros(2, 3, 4)[:, ::2].index_select(1, T.tensor([9]))",
+    "T.zeros(3, 0).index_select(0, T.tensor([1, 7, -2]))",
+    "T.zeros(3, 0, 2).index_select(1, T.tensor([0]))",
+    "T.zeros(2, 0).index_select(1, T.tensor([], dtype=T.int64))",
+    "T.zeros(0).index_select(0, T.tensor([0]))",
+    "T.zeros(0, 3).index_select(1, T.tensor([-1]))",
+    "T.tensor(5.0).index_select(0, T.tensor([-1]))",
+    "T.zeros(3).gather(0, T.tensor([-1]))",
+])
+def test_index_ops_refuse_negative_and_out_of_range_indices_as_torch(call: str) -> None:
+    """Found by soak 12 (an empty expanded tensor's index_select): gather, scatter, index_add
+    and index_select take no negative indices, and each names a bad index in its kernel's
+    words and exception type (index_select: RuntimeError from its kernels for dim 1 and for
+    an empty self, IndexError from the others)."""
+
+    def scenario(T):
+        names = {"T": T, "x": T.tensor([[0.5, 1.5], [2.5, 3.5], [4.5, 5.5]])}
+        return outcome(lambda: describe(eval(call, names)), 90)
+
+    assert compare(scenario)[0] != "NameError"

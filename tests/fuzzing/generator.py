@@ -939,8 +939,8 @@ class _Builder:
                                  "T.inference_mode(False)": True,
                                  "T.set_grad_enabled(False)": False,
                                  "T.set_grad_enabled(True)": True}[code]
-            if self.inference and code in ("T.enable_grad()", "T.set_grad_enabled(True)"):
-                state = "inference"  # grad mode on, but inference mode still records nothing
+            if self.inference and "inference_mode" not in code:
+                state = "inference"  # a grad mode inside inference mode: still inference
             self.modes.append(state)
             self.emit("enter", code, "mode", code.replace("T.", ""))
             return

@@ -23,7 +23,8 @@ deliberate difference, never a tapegrad bug):
 - Both engines hand their own gradient buffers to ``.grad`` and to ``autograd.grad``'s
   results, whose versions count in-place work inside the engine (torch accumulates in place
   in its input buffers, and through copies for non-contiguous leaves). In both runs a new
-  ``.grad`` and every ``autograd.grad`` result are reset to version 0, and the version of
+  ``.grad`` and every ``autograd.grad`` result are reset to version 0 (a result that is a view
+  is re-made after the reset in the torch run, see ``_fresh_view``), and the version of
   ``.grad`` is not compared at all.
 - ``x.data`` of an inference tensor reports a version counter in torch although it is an
   inference tensor (every other inference tensor refuses, spec B58); versions of inference
@@ -231,7 +232,7 @@ def _run_step(step: Step, ns: dict[str, Any], T: Any, blocks: list[Any], is_torc
     warned = tuple(sorted({w.category.__name__ for w in caught
                            if not str(w.message).startswith(_ONCE_WARNINGS)}))
     if error is None:
-        _bridge(step, result, T, grads_before, ns)
+        result = _bridge(step, result, T, grads_before, ns)
     if error is not None and snapshot is not None:
         _restore(snapshot, T)
     if not step.unpack and step.binds:
@@ -300,8 +301,9 @@ def _set_version(T: Any, tensor: Any, version: int) -> None:
 
 
 def _bridge(step: Step, result: Any, T: Any, grads_before: dict[int, Any],
-            ns: dict[str, Any]) -> None:
-    """Hide the engines' buffer versions and torch's in-place-kernel ones (module docstring)."""
+            ns: dict[str, Any]) -> Any:
+    """Hide the engines' buffer versions and torch's in-place-kernel ones (module docstring);
+    the step's result, where the bridge had to replace part of it."""
     for tensor, old in grads_before.values():
         try:
             grad = tensor.grad if tensor.is_leaf or tensor.retains_grad else None
@@ -315,8 +317,10 @@ def _bridge(step: Step, result: Any, T: Any, grads_before: dict[int, Any],
         for item in result:
             if item is not None:
                 _set_version(T, item, 0)
+        if T.__name__ == "torch":  # a view remembers the version it was made at: see below
+            result = tuple(_fresh_view(T, item) for item in result)
     if T.__name__ != "torch":
-        return
+        return result
     if step.kind == "eval" and result is not None and step.family not in ("grad", "autograd"):
         bound = list(ns.values())
         fresh = [r for r in (result if step.unpack else (result,))
@@ -333,6 +337,16 @@ def _bridge(step: Step, result: Any, T: Any, grads_before: dict[int, Any],
                 empty_and_new = r.numel() == 0 and step.op not in ("detach", "data")
                 if empty_and_new or _storage(T, r) not in taken:
                     _set_version(T, r, 0)
+    return result
+
+
+def _fresh_view(T: Any, item: Any) -> Any:
+    """torch refreshes a view's grad_fn after an in-place op only when its version differs from
+    the one the view was made at; a version reset makes the next bump look like no change. A
+    gradient that is a view (and needs no grad) is re-made after the reset, alike in all else."""
+    if item is None or not item._is_view() or item.requires_grad:
+        return item
+    return item._base.as_strided(item.size(), item.stride(), item.storage_offset())
 
 
 def run(program: Program, T: Any) -> list[Any]:
