@@ -209,7 +209,9 @@ def _run_step(step: Step, ns: dict[str, Any], T: Any, blocks: list[Any], is_torc
     saved = None
     if is_torch and target is not None and target.is_inference() and \
             not T.is_inference_mode_enabled():
-        saved = target.detach().clone()  # torch writes before refusing (B64): see the docstring
+        # torch writes before refusing (B64): see the docstring; kept whole through the base
+        root = target if target._base is None else target._base
+        saved = root.detach().clone()
     bounds = None  # torch writes the elements before an out-of-bounds index: the docstring
     if is_torch and target is not None and step.family == "setitem" and \
             not target.is_inference():
@@ -223,8 +225,8 @@ def _run_step(step: Step, ns: dict[str, Any], T: Any, blocks: list[Any], is_torc
         except Exception as exc:
             result, error = None, Raised(type(exc).__name__, str(exc))
             if saved is not None and _INFERENCE_WRITE in str(exc):
-                with T.inference_mode():
-                    target.copy_(saved)
+                # (through NumPy: an expanded inference tensor has no base to write back to)
+                np.copyto(root.detach().numpy(), saved.numpy())
             if bounds is not None and "out of bounds" in str(exc):
                 with T.no_grad(), contextlib.suppress(RuntimeError):  # (an expanded target)
                     target.copy_(bounds[0])
