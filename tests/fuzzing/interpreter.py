@@ -320,7 +320,11 @@ def _bridge(step: Step, result: Any, T: Any, grads_before: dict[int, Any],
             if item is not None:
                 _set_version(T, item, 0)
         if T.__name__ == "torch":  # a view remembers the version it was made at: see below
-            result = tuple(_fresh_view(T, item) for item in result)
+            remade: dict[int, Any] = {}  # (the same tensor twice stays one tensor)
+            for item in result:
+                if id(item) not in remade:
+                    remade[id(item)] = _fresh_view(T, item)
+            result = tuple(remade[id(item)] for item in result)
     if T.__name__ != "torch":
         return result
     if step.kind == "eval" and result is not None and step.family not in ("grad", "autograd"):
@@ -348,7 +352,10 @@ def _fresh_view(T: Any, item: Any) -> Any:
     gradient that is a view (and needs no grad) is re-made after the reset, alike in all else."""
     if item is None or not item._is_view() or item.requires_grad:
         return item
-    return item._base.as_strided(item.size(), item.stride(), item.storage_offset())
+    fresh = item._base.as_strided(item.size(), item.stride(), item.storage_offset())
+    autograd = T._C._autograd
+    autograd._set_creation_meta(fresh, autograd._get_creation_meta(item))  # no_grad-made or not
+    return fresh
 
 
 def run(program: Program, T: Any) -> list[Any]:
