@@ -250,7 +250,8 @@ log1p_p = _unary("log1p", lambda x: xp(x).log1p(x), lambda g, x: g / (x + 1),
                  node_name="Log1PBackward0")
 log2_p = _unary("log2", lambda x: xp(x).log2(x), lambda g, x: g / (x * _LN2))
 log10_p = _unary("log10", lambda x: xp(x).log10(x), lambda g, x: g / (x * _LN10))
-reciprocal_p = _unary("reciprocal", lambda x: 1 / x, lambda g, out: -g * out * out)
+# torch's -g * (out * out): a double backward then reads only the saved output
+reciprocal_p = _unary("reciprocal", lambda x: 1 / x, lambda g, out: -g * (out * out))
 frac_p = _unary("frac", lambda x: x - xp(x).trunc(x), lambda g: g, promote="none")
 sqrt_p = _unary("sqrt", lambda x: xp(x).sqrt(x), lambda g, out: g / (out * 2))
 rsqrt_p = _unary("rsqrt", lambda x: 1 / xp(x).sqrt(x), lambda g, out: g * out.pow(3) * -0.5)
@@ -404,10 +405,21 @@ def _clamp(x: Any, *, min: Any, max: Any) -> Any:
     x = x.astype(_dtype.result_type([_dtype.from_numpy_dtype(x.dtype)], [], bounds).np,
                  copy=False)
     if min is not None:
-        x = m.maximum(x, m.asarray(min, dtype=x.dtype))
+        x = _at_least(x, m.asarray(min, dtype=x.dtype))
     if max is not None:
-        x = m.minimum(x, m.asarray(max, dtype=x.dtype))
+        x = _at_most(x, m.asarray(max, dtype=x.dtype))
     return m.array(x, copy=True) if min is None and max is None else x
+
+
+# torch's clamp keeps x where it equals a bound (the sign of a zero) and passes a nan bound
+def _at_least(x: Any, low: Any) -> Any:
+    m = xp(x)
+    return m.where((x < low) | m.isnan(low), low, x)
+
+
+def _at_most(x: Any, high: Any) -> Any:
+    m = xp(x)
+    return m.where((x > high) | m.isnan(high), high, x)
 
 
 def _clamp_vjp(g: Tensor, x: Tensor, min: Any, max: Any) -> Tensor:
@@ -430,8 +442,7 @@ clamp_p = Primitive("clamp", _clamp, vjp=(_clamp_vjp,), jvp="elementwise", promo
 
 
 def _clamp_tensor(x: Any, low: Any, high: Any) -> Any:
-    m = xp(x)
-    return m.minimum(m.maximum(x, low), high)
+    return _at_most(_at_least(x, low), high)
 
 
 # clamp(min=Tensor, max=Tensor): a missing bound is passed as -inf / inf (torch's ClampBackward0)

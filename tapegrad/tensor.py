@@ -3559,8 +3559,11 @@ def _setitem(x: Tensor, key: Any, value: Any) -> None:
             _checked_scalar(value, x._array.dtype))
         try:
             _checked_index(x, key)
-        except IndexError:  # torch's autograd checks of the write come first
-            _autograd_checks(x, [values], _state.current())
+        except IndexError:  # torch's autograd checks of the write come first, and its warning
+            _autograd_checks(x, [values], _state.current())  # of a write into an expanded x
+            if _internal_overlap(x._array):
+                warnings.warn(_SPREAD_WRITES[id(ops.index_put_p)], UserWarning,
+                              stacklevel=_engine.user_stacklevel())
             raise
         if values.ndim and values.shape[0] == 1:  # torch views the value without them
             values = values.view(_strip_leading_ones(values.shape))

@@ -1975,3 +1975,34 @@ def test_prod_double_backward_with_two_zeros_in_a_slice() -> None:
         return found
 
     compare(scenario)
+
+
+def test_found_by_soak_17_clamp_zeros_reciprocal_order_and_a_warning_before_bounds() -> None:
+    """clamp keeps x where it equals a bound, so the sign of a zero survives (NumPy's maximum
+    took the bound's); reciprocal's gradient is -g * (out * out) as torch's, so a double
+    backward after the output was changed through .data reads only the saved output; a write
+    through an out-of-bounds index tensor into an expanded tensor warns before it raises."""
+
+    def scenario(T):
+        nan = float("nan")
+        x = T.tensor([0.0, -0.0, 1.0, nan, 2.0, 0.0])
+        low = T.tensor([-0.0, 0.0, nan, 0.0, 3.0, 0.0])
+        high = T.tensor([5.0, 5.0, 5.0, 5.0, nan, -0.0])
+        clamped = [str((1 / r).tolist()) for r in (  # (str: nan == nan)
+            T.clamp(x, low, high), T.clamp(x, min=low), T.clamp(x, max=high), T.clamp(x, 0.0),
+            T.clamp(x, -0.0), T.clamp(x, max=-0.0), x.clamp(-0.0, 0.0))]
+        v = T.tensor([[0.13, -0.13, 0.64], [0.1, -0.54, 0.36]], dtype=T.float64,
+                     requires_grad=True)
+        out = v.reciprocal()
+        alias = out.data
+        (g,) = T.autograd.grad(out.neg().sum(), [v], create_graph=True)
+        with T.no_grad():
+            alias.reshape(-1).fill_(1.5)
+        g.sum().backward()
+        wide = T.tensor([[0.13, -0.13, 0.64]]).expand(2, -1, 3)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            error = outcome(lambda: wide.__setitem__((slice(None), T.tensor([2])), 2.0))
+        return clamped, v.grad.tolist(), error, [str(w.message)[:30] for w in caught]
+
+    compare(scenario)
