@@ -281,7 +281,8 @@ threshold_backward_p: Primitive = Primitive(
     vjp=(lambda g, result, threshold: g._op(threshold_backward_p, result, threshold=threshold),
          lambda g: g.zeros_like()),
     jvp="elementwise", node_name="ThresholdBackwardBackward0")
-relu_p = _unary("relu", lambda x: xp(x).maximum(x, 0).astype(x.dtype, copy=False),
+# (x where it is not below 0: torch's relu keeps -0.0 and nan)
+relu_p = _unary("relu", lambda x: xp(x).where(x < 0, 0, x).astype(x.dtype, copy=False),
                 lambda g, out: g._op(threshold_backward_p, out, threshold=0.0), promote="none")
 
 

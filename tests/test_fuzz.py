@@ -2006,3 +2006,16 @@ def test_found_by_soak_17_clamp_zeros_reciprocal_order_and_a_warning_before_boun
         return clamped, v.grad.tolist(), error, [str(w.message)[:30] for w in caught]
 
     compare(scenario)
+
+
+def test_relu_keeps_a_negative_zero() -> None:
+    """Found by soak 19: torch's relu keeps x where it is not below 0, so relu(-0.0) is -0.0
+    (rsqrt of it is -inf); NumPy's maximum(x, 0) gave +0.0."""
+
+    def scenario(T):
+        x = T.tensor([-0.0, 0.0, float("nan"), -1.0, 2.0])
+        results = [x.relu(), x.clone().relu_(), T.nn.functional.relu(x),
+                   T.relu(T.tensor([-1, 0, 3]))]
+        return [str((1 / r).tolist()) for r in results]  # (str: nan == nan)
+
+    compare(scenario)
