@@ -281,8 +281,9 @@ threshold_backward_p: Primitive = Primitive(
     vjp=(lambda g, result, threshold: g._op(threshold_backward_p, result, threshold=threshold),
          lambda g: g.zeros_like()),
     jvp="elementwise", node_name="ThresholdBackwardBackward0")
-# (x where it is not below 0: torch's relu keeps -0.0 and nan)
-relu_p = _unary("relu", lambda x: xp(x).where(x < 0, 0, x).astype(x.dtype, copy=False),
+# maximum(0, x), not (x, 0): NumPy returns the second of two equal zeros, and torch's relu
+# keeps -0.0 (np.where would be 6x slower)
+relu_p = _unary("relu", lambda x: xp(x).maximum(x.dtype.type(0), x).astype(x.dtype, copy=False),
                 lambda g, out: g._op(threshold_backward_p, out, threshold=0.0), promote="none")
 
 
